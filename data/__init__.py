@@ -1,0 +1,1 @@
+"""The shared store and everything that fills it: schema, migrations, demo data, importers, boundaries."""
