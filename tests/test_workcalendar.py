@@ -21,7 +21,8 @@ def _one(start, value, unit, cal=None):
     ("2026-11-23T10:00:00", 2, "work_days", "2026-11-25T10:00:00"),
     ("2026-09-30T10:00:00", 1, "work_days", "2026-10-08T10:00:00"),    # over the National Day holiday
     ("2026-02-13T10:00:00", 1, "work_days", "2026-02-14T10:00:00"),    # Saturday 2026-02-14 is a make-up day
-    ("2026-11-23T08:00:00", 4, "work_hours", "2026-11-23T12:00:00"),   # ends exactly at the end of a period
+    ("2026-11-23T09:00:00", 3, "work_hours", "2026-11-23T12:00:00"),   # ends exactly at the end of a period
+    ("2026-11-23T08:00:00", 4, "work_hours", "2026-11-23T14:00:00"),   # early report counts from 08:30
 ])
 def test_deadlines(start, value, unit, expected):
     assert _one(start, value, unit) == expected
