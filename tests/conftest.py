@@ -3,6 +3,7 @@
 Every database test runs once per database named by --db (default: both). Under CI=true a database that
 cannot be reached fails the run instead of skipping it.
 """
+pytest_plugins = ["tests.browser_fixtures"]
 import os
 import uuid
 

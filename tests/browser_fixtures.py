@@ -1,0 +1,258 @@
+"""Pytest plugin: a live dashboard server and a real Chromium driven through Playwright.
+
+Registered from tests/conftest.py (``pytest_plugins = ["tests.browser_fixtures"]``).
+
+Fixtures
+    live_server   session-scoped factory: ``base = live_server(database_url)`` starts
+                  ``python app.py serve --no-seed`` on a free port with DATABASE_URL set, waits for
+                  ``GET /healthz`` == 200 and returns the base URL. One server per URL per session.
+    browser       session-scoped Playwright Browser on the Debian chromium (/usr/lib/chromium/chromium).
+    page          a fresh 1600x900 page per test; an init script captures every Leaflet map into
+                  ``window.__maps``; console errors are collected in ``page.console_errors``.
+
+Helpers
+    layer_counts(page)        drawn features per map pane and per GeoJSON layer, from Leaflet's own state.
+    wait_for_maps(page, n)    wait until n Leaflet maps exist.
+    screenshot(page, name)    write artifacts/<name>.png and return its path.
+
+The Debian browser is the only one used: never run ``playwright install``. When Playwright or the browser is
+missing the browser tests are skipped, except under CI=true where they fail.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+VIEWPORT = {"width": 1600, "height": 900}
+SERVER_START_TIMEOUT = float(os.environ.get("LIVE_SERVER_TIMEOUT", "90"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Leaflet may be loaded after init scripts run (Dash loads dash-leaflet's bundle late), so hook window.L as
+# soon as it is assigned: an accessor property catches the assignment, a poll catches anything else.
+CAPTURE_MAPS_JS = r"""
+(() => {
+  if (window.__mapCaptureInstalled) return;
+  window.__mapCaptureInstalled = true;
+  window.__maps = window.__maps || [];
+  const hook = (L) => {
+    if (!L || !L.Map || L.Map.__captureHooked) return;
+    L.Map.__captureHooked = true;
+    L.Map.addInitHook(function () { window.__maps.push(this); });
+  };
+  let current = window.L;
+  if (current) { hook(current); return; }
+  try {
+    Object.defineProperty(window, 'L', {
+      configurable: true, enumerable: true,
+      get() { return current; },
+      set(v) { current = v; hook(v); },
+    });
+  } catch (e) { /* fall back to polling */ }
+  const poll = setInterval(() => {
+    if (window.L && window.L.Map) { hook(window.L); clearInterval(poll); }
+  }, 5);
+})();
+"""
+
+# Per map: features drawn in each pane, and per GeoJSON layer (key "<pane>:<id or index>") its feature count.
+# Cluster layers count their visible markers; grouping layers are walked, not counted.
+LAYER_COUNTS_JS = r"""
+() => {
+  const L = window.L;
+  const maps = window.__maps || [];
+  return maps.map((map, mi) => {
+    const panes = {};
+    const geojson = {};
+    const seen = new Set();
+    const isGroup = (l) => typeof l.getLayers === 'function';
+    const leafCount = (l) => {
+      if (!isGroup(l)) return 1;
+      let n = 0; l.getLayers().forEach(c => { n += leafCount(c); }); return n;
+    };
+    const paneOf = (l) => (l.options && l.options.pane) || (l instanceof L.Marker ? 'markerPane' : 'overlayPane');
+    let gi = 0;
+    map.eachLayer((layer) => {
+      if (L.GeoJSON && layer instanceof L.GeoJSON) {
+        const o = layer.options || {};
+        const key = paneOf(layer) + ':' + (o.id || o.dashId || ('geojson' + gi));
+        gi += 1;
+        geojson[key] = (geojson[key] || 0) + leafCount(layer);
+      }
+      if (isGroup(layer) || (L.GridLayer && layer instanceof L.GridLayer) || (L.Renderer && layer instanceof L.Renderer)) return;
+      const id = L.stamp(layer);
+      if (seen.has(id)) return;
+      seen.add(id);
+      const p = paneOf(layer);
+      panes[p] = (panes[p] || 0) + 1;
+    });
+    return {map: mi, panes, geojson};
+  });
+}
+"""
+
+
+def _unavailable(why: str):
+    if IN_CI:
+        pytest.fail(f"CI=true and {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, limit: int = 6000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no output)"
+    return text[-limit:] or "(empty)"
+
+
+class LiveServer:
+    """One ``python app.py serve`` subprocess."""
+
+    def __init__(self, database_url: str, log_dir: Path, extra_env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_dir / f"server-{self.port}.log"
+        env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+        env.update(extra_env or {})
+        self._log_fh = open(self.log, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "app.py", "serve", "--no-seed", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def wait_ready(self, timeout: float = SERVER_START_TIMEOUT):
+        import requests
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"dashboard server exited with code {self.proc.returncode} before /healthz answered;"
+                            f" its output:\n{_tail(self.log)}", pytrace=False)
+            try:
+                r = requests.get(self.url + "/healthz", timeout=2)
+                if r.status_code == 200:
+                    return self
+                last = f"HTTP {r.status_code}: {r.text[:300]}"
+            except requests.RequestException as exc:
+                last = f"{type(exc).__name__}"
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"dashboard server at {self.url} did not answer GET /healthz with 200 within {timeout:.0f} s"
+                    f" (last: {last}); its output:\n{_tail(self.log)}", pytrace=False)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log_fh.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """Factory: ``live_server(database_url) -> base URL``. Servers are shared per URL for the session."""
+    servers: dict[str, LiveServer] = {}
+    log_dir = tmp_path_factory.mktemp("live_server")
+
+    def start(database_url: str, **extra_env) -> str:
+        key = database_url + repr(sorted(extra_env.items()))
+        server = servers.get(key)
+        if server is not None and server.proc.poll() is not None:
+            servers.pop(key).stop()
+            server = None
+        if server is None:
+            server = LiveServer(database_url, log_dir, extra_env)
+            servers[key] = server
+            server.wait_ready()
+        return server.url
+
+    yield start
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright is not installed (pip install -r tests/requirements.txt)")
+    if not os.access(CHROMIUM, os.X_OK):
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)")
+    pw = sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    except Exception as exc:  # noqa: BLE001 - report any launch problem the same way
+        pw.stop()
+        _unavailable(f"Chromium at {CHROMIUM} did not start: {exc}")
+    yield b
+    b.close()
+    pw.stop()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.add_init_script(CAPTURE_MAPS_JS)
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    pg.console_errors = []
+    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
+    pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e}"))
+    yield pg
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        try:
+            screenshot(pg, "failed-" + request.node.nodeid)
+        except Exception:  # noqa: BLE001 - a failed screenshot must not hide the real failure
+            pass
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+def wait_for_maps(page, n: int = 1, timeout: float = 30_000):
+    """Wait until at least n Leaflet maps were created on the page."""
+    page.wait_for_function("n => (window.__maps || []).length >= n", arg=n, timeout=timeout)
+
+
+def layer_counts(page) -> list[dict]:
+    """Per captured map: ``{"map": i, "panes": {pane: drawn features}, "geojson": {"<pane>:<id>": features}}``."""
+    return page.evaluate(LAYER_COUNTS_JS)
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-viewport screenshot as artifacts/<name>.png (name sanitised) and return the path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:150] or "page"
+    path = ARTIFACTS / f"{safe}.png"
+    page.screenshot(path=str(path))
+    return path
