@@ -159,20 +159,23 @@ def to_multi(geoms: np.ndarray) -> np.ndarray:
 
 
 def text(attrs: pd.DataFrame, name: str) -> pd.Series:
-    """A column as stripped strings with None for blanks; numbers that are whole print without '.0'."""
+    """A column as stripped strings (object dtype) with None for blanks; whole floats print without '.0'."""
     if name not in attrs.columns:
-        return pd.Series([None] * len(attrs), index=attrs.index, dtype=object)
+        return pd.Series(np.full(len(attrs), None, dtype=object), index=attrs.index, dtype=object)
     s = attrs[name]
     if pd.api.types.is_float_dtype(s):
         vals = s.to_numpy(float)
-        whole = np.isfinite(vals) & (np.mod(vals, 1) == 0)
-        out = np.where(whole, pd.Series(vals).fillna(0).astype("int64").astype(str).to_numpy(object),
-                       s.astype(str).to_numpy(object))
-        out = np.where(np.isfinite(vals), out, None)
+        finite = np.isfinite(vals)
+        whole = finite & (np.mod(np.where(finite, vals, 0), 1) == 0) & (np.abs(np.where(finite, vals, 0)) < 2**53)
+        out = np.full(len(vals), None, dtype=object)
+        out[whole] = vals[whole].astype(np.int64).astype(str)
+        out[finite & ~whole] = vals[finite & ~whole].astype(str)
         return pd.Series(out, index=attrs.index, dtype=object)
-    obj = s.astype(object)
-    out = obj.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-    return out.where(out != "", None).astype(object)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        s = s.dt.strftime("%Y-%m-%d %H:%M:%S")
+    arr = s.astype("string").str.strip().to_numpy(dtype=object, na_value=None)
+    arr[arr == ""] = None
+    return pd.Series(arr, index=attrs.index, dtype=object)
 
 
 def require_columns(path, attrs: pd.DataFrame, names, layer: str) -> None:
@@ -199,13 +202,16 @@ def check_lengths(problems: Problems, frame: pd.DataFrame, table: str) -> None:
 
 
 def vocabulary(problems: Problems, values: pd.Series, vocab: dict, name: str, default) -> pd.Series:
-    """Map codes or their Chinese names to codes; blanks take the default."""
+    """Map codes or their Chinese/English names to codes; blanks take the default."""
     lookup = {k.lower(): k for k in vocab} | {v[0]: k for k, v in vocab.items()} | \
              {v[1].lower(): k for k, v in vocab.items()}
-    mapped = values.map(lambda v: None if v is None else lookup.get(str(v).lower(), "\0"))
-    bad = (mapped == "\0").to_numpy()
+    arr = values.to_numpy(object)
+    mapped = {v: lookup.get(str(v).lower()) for v in set(arr.tolist()) if v is not None}
+    out = np.array([default if v is None else mapped[v] for v in arr], dtype=object)
+    bad = np.array([v is not None and mapped[v] is None for v in arr], dtype=bool)
     problems.add(bad, f"{name} is not one of {', '.join(f'{k} ({v[0]})' for k, v in vocab.items())}")
-    return mapped.where(mapped.notna() & (mapped != "\0"), default).astype(object)
+    out[bad] = default
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def unique_codes(problems: Problems, codes: pd.Series, ok: np.ndarray, existing: set, layer: str,

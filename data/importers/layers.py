@@ -295,18 +295,16 @@ def setbacks(conn, src, geoms, crs_label, replace, problems, result):
 
 # --- cases ------------------------------------------------------------------------------------------
 
-def deadlines(registered_at: pd.Series, values: np.ndarray, units: np.ndarray) -> tuple[pd.Series, bool]:
-    """Deadlines from the working calendar, or all NaT (and False) while data/workcalendar.py is missing."""
+def deadlines(conn, registered_at: pd.Series, values: np.ndarray, units: np.ndarray) -> pd.Series:
+    """Deadlines: registration time plus the class's limit in working time, on the store's calendar."""
+    from data.workcalendar import WorkCalendar, add_working_time
     out = pd.Series(pd.NaT, index=registered_at.index, dtype="datetime64[us]")
-    try:
-        from data.workcalendar import add_working_time
-    except ImportError:
-        return out, False
     has = registered_at.notna().to_numpy()
     if has.any():
-        got = add_working_time(registered_at[has].to_numpy(), values[has], units[has])
-        out.iloc[np.flatnonzero(has)] = pd.to_datetime(np.asarray(got)).to_numpy()
-    return out, True
+        starts = registered_at[has].to_numpy().astype("datetime64[s]")
+        got = add_working_time(starts, values[has].astype(float), units[has], WorkCalendar.from_store(conn))
+        out.iloc[np.flatnonzero(has)] = np.asarray(got).astype("datetime64[us]")
+    return out
 
 
 def _reserve_ids(conn, n: int) -> np.ndarray:
@@ -389,7 +387,7 @@ def cases(conn, src, geoms, crs_label, replace, problems, result):
     frame["reported_at"] = reported
     for s, v in stages.items():
         frame[s] = v
-    deadline, have_calendar = deadlines(stages["registered_at"], cinfo["limit_value"].to_numpy(),
+    deadline = deadlines(conn, stages["registered_at"], cinfo["limit_value"].to_numpy(),
                                         cinfo["limit_unit"].to_numpy(object))
     frame["deadline_at"] = deadline
     now = now_cst()
@@ -412,5 +410,3 @@ def cases(conn, src, geoms, crs_label, replace, problems, result):
     })
     load_frame(conn, "case_events", events)
     reset_sequences(conn, ["cases"])
-    if not have_calendar:
-        result.notes.append("Deadlines left empty: data/workcalendar.py (add_working_time) is not in the repo yet.")

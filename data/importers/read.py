@@ -5,6 +5,7 @@ place (line/column for JSON and CSV), because the people importing are GIS clerk
 """
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,10 @@ def _read_spatial(path: Path, fmt: str) -> Source:
         if problem:
             raise ImportRejected(f"{path}: broken GeoJSON, {problem}")
     try:
-        gdf = pyogrio.read_dataframe(path)
+        with warnings.catch_warnings():
+            # GDAL warns and yields NULL for geometries it cannot parse; those rows are refused later.
+            warnings.simplefilter("ignore")
+            gdf = pyogrio.read_dataframe(path)
     except Exception as exc:  # noqa: BLE001 - GDAL reports every kind of damage through its own errors
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportRejected(f"{path}: broken or unreadable {fmt} file ({msg})") from None
