@@ -65,7 +65,9 @@ def _copy(conn: Connection, table_name: str, cols: list[str], part: pd.DataFrame
     part.to_csv(buf, index=False, header=False, na_rep="")
     raw = conn.connection.driver_connection
     with raw.cursor() as cur:
-        with cur.copy(f"COPY {table_name} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)") as cp:
+        # Quoted: setbacks has a column named "user", a reserved word in PostgreSQL.
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        with cur.copy(f"COPY {table_name} ({quoted}) FROM STDIN WITH (FORMAT csv)") as cp:
             cp.write(buf.getvalue())
 
 
