@@ -1,0 +1,116 @@
+/* 城管一张图: style and drawing functions for dash-leaflet layers, referenced from Python through
+   dash_extensions.javascript.Namespace("cgzt", "map"). Hand-written (never assign()) so the assets folder
+   stays read-only in production. Every function reads its parameters from the layer's hideout. */
+(function () {
+  "use strict";
+  function hideout(ctx) { return (ctx && (ctx.hideout || (ctx.props && ctx.props.hideout))) || {}; }
+
+  /* Every map is remembered so tests and tools can read Leaflet's own state; the zoom is mirrored into
+     a class on the container so boundary labels appear as you zoom in (pure CSS, no re-render). */
+  window.cgztMaps = window.cgztMaps || [];
+  function hook() {
+    if (!window.L || !window.L.Map || window.L.__cgztHooked) { return !!(window.L && window.L.__cgztHooked); }
+    window.L.__cgztHooked = true;
+    L.Map.addInitHook(function () {
+      var map = this;
+      window.cgztMaps.push(map);
+      function zoomClass() {
+        var c = map.getContainer(), z = Math.round(map.getZoom());
+        c.classList.toggle("cgzt-show-district", z >= 10 && z < 14);
+        c.classList.toggle("cgzt-show-street", z >= 13);
+      }
+      map.whenReady(zoomClass);
+      map.on("zoomend", zoomClass);
+    });
+    return true;
+  }
+  /* dash-leaflet's bundle may define window.L after this file runs: wait for it. */
+  if (!hook()) { var poll = setInterval(function () { if (hook()) { clearInterval(poll); } }, 5); }
+
+  /* Canvas marker with a shape per major class: circle, square, triangle, diamond. */
+  var ShapeMarker = null;
+  function shapeMarker(latlng, opts) {
+    if (!ShapeMarker) { ShapeMarker = makeShapeMarker(); }
+    return new ShapeMarker(latlng, opts);
+  }
+  function makeShapeMarker() { return L.CircleMarker.extend({
+    options: { shape: "circle" },
+    _updatePath: function () {
+      var r = this._renderer;
+      if (!r._ctx || this.options.shape === "circle") { return L.CircleMarker.prototype._updatePath.call(this); }
+      if (!r._drawing || this._empty()) { return; }
+      var p = this._point, ctx = r._ctx, s = Math.max(Math.round(this._radius), 1);
+      r._drawnLayers[this._leaflet_id] = this;
+      ctx.beginPath();
+      if (this.options.shape === "square") { ctx.rect(p.x - s, p.y - s, 2 * s, 2 * s); }
+      else if (this.options.shape === "triangle") {
+        ctx.moveTo(p.x, p.y - 1.2 * s); ctx.lineTo(p.x + 1.1 * s, p.y + 0.8 * s); ctx.lineTo(p.x - 1.1 * s, p.y + 0.8 * s); ctx.closePath();
+      } else { ctx.moveTo(p.x, p.y - 1.3 * s); ctx.lineTo(p.x + 1.3 * s, p.y); ctx.lineTo(p.x, p.y + 1.3 * s); ctx.lineTo(p.x - 1.3 * s, p.y); ctx.closePath(); }
+      r._fillStroke(ctx, this);
+    }
+  }); }
+  var SHAPES = ["circle", "square", "triangle", "diamond"];
+
+  function band(v, bands) {
+    if (v === undefined || v === null) { return -1; }
+    var i = 0;
+    while (i < bands.length && v >= bands[i]) { i++; }
+    return Math.max(i - 1, 0);
+  }
+
+  window.cgzt = Object.assign({}, window.cgzt, {
+    map: {
+      gridStyle: function (feature, ctx) {
+        var h = hideout(ctx), v = (h.values || {})[feature.properties.code];
+        var i = band(v, h.bands || []), sel = h.selected === feature.properties.code;
+        return { weight: sel ? 3 : 0.5, color: sel ? "#ffd400" : (h.line || "#5b6b7f"), opacity: 0.9,
+                 fillColor: i < 0 ? (h.empty || "#2a3442") : h.colors[i], fillOpacity: i < 0 ? 0.25 : 0.7 };
+      },
+      gridHover: function () { return { weight: 3, color: "#ffffff", opacity: 1 }; },
+      boundaryStyle: function (feature, ctx) {
+        var h = hideout(ctx), lvl = feature.properties.level, dark = h.dark !== false;
+        if (lvl === "city") { return { weight: 3, color: dark ? "#7fd3ff" : "#0b4f8a", fill: false }; }
+        if (lvl === "district") { return { weight: 2, color: dark ? "#4fb3ff" : "#1769aa", fill: false }; }
+        return { weight: 1, color: dark ? "#9fb4cc" : "#5b7088", dashArray: "4 3", fill: false };
+      },
+      boundaryEach: function (feature, layer, ctx) {
+        var p = feature.properties, lang = hideout(ctx).lang;
+        if (p.level === "city") { return; }
+        layer.bindTooltip(lang === "en" ? (p.name_en || p.name) : p.name,
+          { permanent: true, direction: "center", className: "cgzt-label cgzt-label-" + p.level, interactive: false });
+      },
+      setbackStyle: function (feature, ctx) {
+        var h = hideout(ctx), p = feature.properties, key;
+        if (h.by === "use") { key = (p.uses || "").split(/[,;]/)[0]; } else { key = p.mode; }
+        var c = (h.colors || {})[key] || "#c678dd";
+        return { weight: 1, color: c, fillColor: c, fillOpacity: 0.55 };
+      },
+      berthPoint: function (feature, latlng, ctx) {
+        var h = hideout(ctx), c = (h.colors || {})[feature.properties.s] || "#888";
+        return L.circleMarker(latlng, { radius: 4, weight: 1, color: "#10161f", fillColor: c, fillOpacity: 0.95,
+                                        pane: ctx && ctx.pane });
+      },
+      berthCluster: function (feature, latlng, index, ctx) {
+        var n = feature.properties.point_count, size = n < 100 ? 30 : (n < 1000 ? 38 : 46);
+        var icon = L.divIcon({ html: "<div><span>" + feature.properties.point_count_abbreviated + "</span></div>",
+                               className: "cgzt-cluster", iconSize: L.point(size, size) });
+        return L.marker(latlng, { icon: icon });
+      },
+      casePoint: function (feature, latlng, ctx) {
+        var h = hideout(ctx), p = feature.properties;
+        if (p.count !== undefined) {
+          var n = p.count, size = Math.round(22 + Math.min(34, 5 * Math.sqrt(n)));
+          var cls = "cgzt-agg" + (p.overdue > 0 ? " cgzt-agg-overdue" : "");
+          var icon = L.divIcon({ html: "<div><span>" + n + "</span>" + (p.overdue > 0 ? "<i>" + p.overdue + "</i>" : "") + "</div>",
+                                 className: cls, iconSize: L.point(size, size) });
+          return L.marker(latlng, { icon: icon, pane: ctx && ctx.pane });
+        }
+        var majors = h.majors || [], k = majors.indexOf(p.major_code);
+        var fill = (h.status_colors || {})[p.status] || "#aaa";
+        return shapeMarker(latlng, { shape: SHAPES[(k < 0 ? 0 : k) % SHAPES.length],
+          radius: p.priority === "urgent" ? 7 : 5.5, fillColor: fill, fillOpacity: 0.95,
+          color: p.overdue ? "#ff2d2d" : "#0b0f14", weight: p.overdue ? 3 : 1, pane: ctx && ctx.pane });
+      }
+    }
+  });
+})();

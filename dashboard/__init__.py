@@ -1,0 +1,1 @@
+"""The dashboard: Flask/Dash server, command map page, static-layer endpoints."""

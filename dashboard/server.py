@@ -1,0 +1,128 @@
+"""The dashboard server: one Dash app on Flask, the health probe and the versioned static-layer URLs.
+
+Layers are served as immutable, gzipped geobuf under `/layers/<name>.pbf?v=<version>`: the version comes
+from the store's data versions, so a write changes the URL and browsers never need to revalidate.
+"""
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+
+import dash
+from flask import Flask, Response, jsonify, redirect, request
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+
+from data.store import meta as store_meta
+from data.store.engine import kind
+from data.store.schema import Base
+from layers import cache
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "assets"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def layer_url(name: str, version: str, variant: str = "wgs84") -> str:
+    """The URL a page uses for a layer: versioned, so it can be cached forever."""
+    suffix = "&crs=gcj02" if variant == "gcj02" else ""
+    return f"/layers/{name}.pbf?v={version}{suffix}"
+
+
+def health(engine: Engine) -> tuple[dict, int]:
+    """Database kind, schema revision, demo flag and row counts; 503 when the store cannot be read."""
+    from data.store.migrate import current, head
+    body = {"status": "ok", "database": kind(engine)}
+    try:
+        with engine.connect() as conn:
+            names = set(inspect(conn).get_table_names())
+            tables = [t for t in list(Base.metadata.tables) + ["layer_cache"] if t in names]
+            body["rows"] = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in sorted(tables)}
+            body["demo"] = bool(store_meta.get(conn, "demo", False))
+            body["data_notice"] = store_meta.get(conn, "data_notice")
+            body["versions"] = store_meta.versions(conn)
+        body["schema_revision"] = current(engine)
+        body["schema_head"] = head()
+        if body["schema_revision"] != body["schema_head"]:
+            body["status"] = "schema_outdated"
+            return body, 503
+        return body, 200
+    except Exception as exc:  # noqa: BLE001 - any failure to read the store is "unavailable"
+        return {"status": "unavailable", "database": kind(engine),
+                "error": f"database unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}, 503
+
+
+def _register_routes(server: Flask, engine: Engine) -> None:
+    @server.get("/healthz")
+    def healthz():
+        body, code = health(engine)
+        resp = jsonify(body)
+        resp.status_code = code
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    @server.get("/layers/<name>.pbf")
+    def layer(name):
+        variant = request.args.get("crs", "wgs84")
+        if name not in cache.NAMES or variant not in cache.VARIANTS:
+            return jsonify({"error": f"unknown layer {name!r} or crs {variant!r}",
+                            "layers": list(cache.NAMES), "crs": list(cache.VARIANTS)}), 404
+        try:
+            blob = cache.get(engine, name, variant)
+        except Exception as exc:  # noqa: BLE001
+            return jsonify({"error": f"layer {name} unavailable: {type(exc).__name__}: {exc}"[:500]}), 503
+        asked = request.args.get("v")
+        if asked and asked != blob.version:
+            # An old version is gone: send the browser to the current one (not cached, it moves again).
+            resp = redirect(layer_url(name, blob.version, variant), code=302)
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+        etag = f'"{blob.etag}"'
+        headers = {"ETag": etag, "Vary": "Accept-Encoding",
+                   "Cache-Control": IMMUTABLE if asked else "no-cache",
+                   "X-Layer-Features": str(blob.features), "X-Layer-Version": blob.version}
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            return Response(status=304, headers=headers)
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            body = blob.body_gz
+        else:
+            body = gzip.decompress(blob.body_gz)
+        return Response(body, status=200, headers=headers, mimetype="application/x-protobuf")
+
+
+def create_app(engine: Engine) -> dash.Dash:
+    """The Dash app over one store; everything it serves (JS, CSS, icons) is local."""
+    from dashboard import map_page
+    server = Flask(__name__)
+    app = dash.Dash(
+        __name__, server=server, assets_folder=str(ASSETS), update_title=None, serve_locally=True,
+        compress=True, suppress_callback_exceptions=True, title="城管一张图",
+    )
+    app.engine = engine
+    _register_routes(server, engine)
+    app.layout = map_page.layout
+    map_page.register(app, engine)
+    return app
+
+
+def serve(engine: Engine, host: str = "127.0.0.1", port: int = 8050, seed_if_empty: bool = True,
+          debug: bool = False) -> int:
+    """Seed demo data into an empty store (saying so), build the layers, then serve."""
+    with engine.connect() as conn:
+        grids = conn.execute(text("SELECT count(*) FROM grids")).scalar()
+    if grids == 0 and seed_if_empty:
+        from data.demo.seed import seed
+        print("store is empty: seeding DEMO data (scale 'demo'); the UI will say it is demo data", flush=True)
+        t0 = time.perf_counter()
+        report = seed(engine, scale="demo", progress=print)
+        print(report.table(), flush=True)
+        print(f"seeded in {time.perf_counter() - t0:.1f} s", flush=True)
+    elif grids == 0:
+        print("store is empty and --no-seed was given: the map will be blank", flush=True)
+    cache.warm(engine, progress=lambda s: print(s, flush=True))
+    app = create_app(engine)
+    print(f"serving 城管一张图 on http://{host}:{port}/ ({kind(engine)})", flush=True)
+    app.run(host=host, port=port, debug=debug, dev_tools_disable_version_check=True)
+    return 0
