@@ -131,7 +131,8 @@ class Berth(Base):
     community_code: Mapped[str] = mapped_column(String(COMMUNITY))
     street_code: Mapped[str] = mapped_column(String(STREET), index=True)
     district_code: Mapped[str] = mapped_column(String(DISTRICT), index=True)
-    __table_args__ = (Index("ix_berths_lon_lat", "lon", "lat"),)
+    __table_args__ = (Index("ix_berths_lon_lat", "lon", "lat"),
+                      Index("ix_berths_grid_state", "grid_code", "state"))
 
 
 class BerthSession(Base):
@@ -200,11 +201,16 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (
-        Index("ix_cases_reported", "reported_at"),
+        # Covering indexes for the dashboard's GROUP BYs (migration 0003, docs/query-plans.md).
+        Index("ix_cases_reported_cover", "reported_at", "grid_code", "status", "deadline_at",
+              "class_code", "source_code", "department_code"),
+        Index("ix_cases_deadline_cover", "deadline_at", "grid_code", "status", "registered_at", "closed_at",
+              "class_code", "source_code", "department_code"),
+        Index("ix_cases_status_cover", "status", "deadline_at", "grid_code",
+              "class_code", "source_code", "department_code"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
         Index("ix_cases_street_reported", "street_code", "reported_at"),
         Index("ix_cases_grid_reported", "grid_code", "reported_at"),
-        Index("ix_cases_status_deadline", "status", "deadline_at"),
         Index("ix_cases_department_status", "department_code", "status"),
         Index("ix_cases_lon_lat", "lon", "lat"),
         Index("ix_cases_updated", "updated_at"),
