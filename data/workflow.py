@@ -1,0 +1,160 @@
+"""The case workflow: which action moves a case from which status to which, and who may take it.
+
+Every write to a case goes through `apply()`: it checks the action against the case's current status and
+the actor's role and department, applies it with optimistic concurrency (the caller says which version
+it saw; a stale version is refused, so of two people acting at once one wins and the other is told), and
+records a case_events row in the same transaction. Nothing else updates cases.status.
+"""
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from data.statuses import OPEN, STATUSES
+from data.store.schema import Case, CaseClass, CaseEvent, Department
+from data.workcalendar import WorkCalendar
+
+ROLES = ("admin", "supervisor", "liaison", "system")
+COMMAND = ("admin", "supervisor")
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    zh: str
+    sources: tuple
+    target: str | None          # None: the status stays (e.g. an extension)
+    roles: tuple
+    needs_note: bool = False
+    own_department: bool = False  # a liaison may act only on cases dispatched to their department
+
+
+ACTIONS = {a.name: a for a in (
+    Action("register", "立案", ("reported",), "registered", COMMAND + ("system",)),
+    Action("reject", "不予立案", ("reported",), "rejected", COMMAND, needs_note=True),
+    Action("dispatch", "派遣", ("registered", "returned"), "dispatched", COMMAND + ("system",)),
+    Action("return", "退回", ("dispatched",), "returned", ("liaison",) + COMMAND, needs_note=True,
+           own_department=True),
+    Action("accept", "接收", ("dispatched", "rework"), "handling", ("liaison",) + COMMAND, own_department=True),
+    Action("feedback", "处置反馈", ("handling",), "handled", ("liaison",) + COMMAND, needs_note=True,
+           own_department=True),
+    Action("verify", "核查", ("handled",), "verifying", COMMAND),
+    Action("close", "结案", ("verifying",), "closed", COMMAND),
+    Action("rework", "返工", ("verifying",), "rework", COMMAND, needs_note=True),
+    Action("ask_extension", "申请延期", ("handling",), None, ("liaison",), needs_note=True,
+           own_department=True),
+    Action("extend", "延期", ("handling",), None, COMMAND, needs_note=True),
+    Action("park", "挂账", ("dispatched", "handling"), "parked", COMMAND, needs_note=True),
+    Action("unpark", "取消挂账", ("parked",), "handling", COMMAND),
+    Action("reopen", "重新打开", ("closed",), "rework", COMMAND, needs_note=True),
+)}
+
+
+class WorkflowError(Exception):
+    """An action that may not be taken: wrong status, wrong role, missing input. Message is for people."""
+
+
+class Conflict(WorkflowError):
+    """The case changed since the caller read it: reload and decide again."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: str
+    department: str | None = None
+
+
+def allowed(status: str, actor: Actor) -> list[str]:
+    """Actions this actor may offer on a case in this status (for the UI; apply() checks again)."""
+    return [a.name for a in ACTIONS.values() if status in a.sources and actor.role in a.roles]
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected_version: int,
+          note: str | None = None, department: str | None = None, extend_hours: int | None = None,
+          calendar: WorkCalendar | None = None, now: datetime | None = None) -> dict:
+    """Take one action on one case inside the caller's transaction; returns the updated case fields."""
+    act = ACTIONS.get(action)
+    if act is None:
+        raise WorkflowError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+    if actor.role not in ROLES:
+        raise WorkflowError(f"unknown role {actor.role!r}")
+    case = conn.execute(select(Case).where(Case.id == case_id)).mappings().first()
+    if case is None:
+        raise WorkflowError(f"case {case_id} does not exist")
+    if case["version"] != expected_version:
+        raise Conflict(f"case {case['code']} changed since you opened it (now {STATUSES[case['status']][0]}, "
+                       f"version {case['version']}); reload it and try again")
+    if case["status"] not in act.sources:
+        raise WorkflowError(f"cannot {act.zh} ({act.name}) a case that is {STATUSES[case['status']][0]} "
+                            f"({case['status']}); allowed from: {', '.join(act.sources)}")
+    if actor.role not in act.roles:
+        raise WorkflowError(f"role {actor.role!r} may not {act.name} cases")
+    if act.own_department and actor.role == "liaison" and actor.department != case["department_code"]:
+        raise WorkflowError(f"case {case['code']} is not assigned to department {actor.department}")
+    if act.needs_note and not (note and note.strip()):
+        raise WorkflowError(f"{act.zh} ({act.name}) needs a note saying why")
+
+    now = now or _now()
+    values = {"version": case["version"] + 1, "updated_at": now}
+    to_status = act.target or case["status"]
+    values["status"] = to_status
+    dept = case["department_code"]
+    if action == "register":
+        values["registered_at"] = now
+        values["deadline_at"] = _deadline(conn, case["class_code"], now, calendar)
+    elif action == "dispatch":
+        dept = department or case["department_code"]
+        if not dept or not conn.execute(select(Department.code).where(Department.code == dept)).first():
+            raise WorkflowError(f"dispatch needs an existing department (got {dept!r})")
+        values.update(department_code=dept, dispatched_at=now)
+    elif action == "return":
+        values["return_count"] = case["return_count"] + 1
+    elif action == "accept":
+        values["accepted_at"] = now
+    elif action == "feedback":
+        values["handled_at"] = now
+    elif action == "close":
+        values["closed_at"] = now
+        values["overdue"] = bool(case["deadline_at"] and now > case["deadline_at"])
+    elif action in ("rework", "reopen"):
+        values["rework_count"] = case["rework_count"] + 1
+        values["closed_at"] = None
+    elif action == "extend":
+        if not extend_hours or extend_hours <= 0:
+            raise WorkflowError("an extension needs a positive number of working hours")
+        base = case["deadline_at"] or now
+        values["deadline_at"] = _add(base, extend_hours, "work_hours", calendar, conn)
+    if action == "reject":
+        values["closed_at"] = now
+
+    done = conn.execute(update(Case).where(Case.id == case_id, Case.version == expected_version)
+                        .values(**values))
+    if done.rowcount != 1:
+        raise Conflict(f"case {case['code']} changed while you acted; reload it and try again")
+    conn.execute(CaseEvent.__table__.insert().values(
+        case_id=case_id, at=now, actor=actor.name, action=action, from_status=case["status"],
+        to_status=to_status, department_code=dept, note=note))
+    return {**dict(case), **values}
+
+
+def _add(start: datetime, value: int, unit: str, calendar, conn) -> datetime:
+    cal = calendar or WorkCalendar.from_store(conn)
+    out = cal.add(np.array([start], dtype="datetime64[s]"), [value], [unit])[0]
+    return out.astype(datetime)
+
+
+def _deadline(conn, class_code: str, start: datetime, calendar) -> datetime:
+    cls = conn.execute(select(CaseClass.limit_value, CaseClass.limit_unit)
+                       .where(CaseClass.code == class_code)).first()
+    return _add(start, cls.limit_value, cls.limit_unit, calendar, conn)
+
+
+def is_open(status: str) -> bool:
+    return status in OPEN
