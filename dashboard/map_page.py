@@ -84,7 +84,8 @@ def _header():
         html.Div(id="notice", className="cgzt-notice"),
         html.Div(className="cgzt-spacer"),
         html.Div(className="cgzt-search", children=[
-            dcc.Input(id="search", type="text", debounce=False, n_submit=0, autoComplete="off"),
+            dcc.Input(id="search", type="text", debounce=False, n_submit=0, autoComplete="off",
+                      style={"width": "280px", "fontSize": "16px"}),
             html.Button(id="search-btn", className="cgzt-btn", n_clicks=0),
         ]),
         html.Button(id="lang-btn", className="cgzt-btn", n_clicks=0),
@@ -104,24 +105,47 @@ def _side():
     ])
 
 
-def _map():
+def data_bounds(engine) -> list | None:
+    """The grids' extent, so the first view frames the data whatever part of the city is loaded."""
+    from sqlalchemy import func
+    with engine.connect() as conn:
+        r = conn.execute(select(func.min(Grid.minx), func.min(Grid.miny), func.max(Grid.maxx),
+                                func.max(Grid.maxy))).first()
+    if r is None or r[0] is None:
+        return None
+    return [[r[1], r[0]], [r[3], r[2]]]
+
+
+def _map(bounds=None):
     panes = []
     for name in ("grids", "setbacks", "boundaries", "berths", "cases"):
         panes.append(dl.Pane(name=name, children=[dl.LayerGroup(id=f"grp-{name}")]))
+    extent = {"center": NINGBO, "zoom": 11}
+    if bounds:
+        # center + zoom, not `bounds`: dash-leaflet 1.1.3's viewport tracking throws without a center.
+        import math
+        (s, w), (n, e) = bounds
+        dx, dy = max(e - w, 1e-4), max((n - s) / math.cos(math.radians((s + n) / 2)), 1e-4)
+        zoom = math.floor(min(math.log2(360 * 1250 / (256 * dx)), math.log2(360 * 780 / (256 * dy))))
+        extent = {"center": [(s + n) / 2, (w + e) / 2], "zoom": max(8, min(zoom, 16))}
     return dl.Map(
-        id="map", center=NINGBO, zoom=11, minZoom=8, maxZoom=19, preferCanvas=True, zoomControl=True,
+        id="map", **extent, minZoom=8, maxZoom=19, preferCanvas=True, zoomControl=True,
         children=[dl.LayerGroup(id="grp-base"), *panes, dl.ScaleControl(position="bottomleft", imperial=False),
                   dl.FullScreenControl(position="topleft")],
     )
 
 
-def layout():
-    """Built per page load so the layer URLs carry the current data versions."""
+def make_layout(engine):
+    """Built per page load so the first view frames the current data."""
+    return lambda: _layout(engine)
+
+
+def _layout(engine):
     return html.Div(id="app-root", children=[
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="ui"),
         _header(),
-        html.Div(className="cgzt-body", children=[_side(), html.Div(className="cgzt-mapwrap", children=[_map()])]),
+        html.Div(className="cgzt-body", children=[_side(), html.Div(className="cgzt-mapwrap", children=[_map(data_bounds(engine))])]),
     ])
 
 
@@ -202,6 +226,15 @@ def _to_display(lon, lat, ui):
         x, y = crs.wgs84_to_gcj02(lon, lat)
         return float(x), float(y)
     return float(lon), float(lat)
+
+
+def approx_bounds(center, zoom, width=1300, height=850):
+    """[[s, w], [n, e]] of a width x height pixel view at center/zoom (Web Mercator, near the centre)."""
+    import math
+    lat, lon = (center["lat"], center["lng"]) if isinstance(center, dict) else center
+    deg_per_px = 360 / (256 * 2 ** zoom)
+    dx, dy = width / 2 * deg_per_px, height / 2 * deg_per_px * math.cos(math.radians(lat))
+    return [[lat - dy, lon - dx], [lat + dy, lon + dx]]
 
 
 def _notice_text(notice, lang):
@@ -365,11 +398,15 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
                            pointToLayer=ns("berthPoint"), clusterToLayer=ns("berthCluster"))]
 
     @app.callback(Output("grp-cases", "children"), Output("status", "children"),
-                  Input("ui", "data"), Input("map", "bounds"), Input("map", "zoom"), State("grp-cases", "children"))
-    def cases_layer(ui, bounds, zoom, current):
+                  Input("ui", "data"), Input("map", "bounds"), Input("map", "zoom"), State("map", "center"),
+                  State("grp-cases", "children"))
+    def cases_layer(ui, bounds, zoom, center, current):
         from layers.cases import view
-        if not ui or not bounds or zoom is None:
+        if not ui or zoom is None:
             return no_update, no_update
+        if not bounds:
+            # dash-leaflet reports bounds only after the first move: estimate them from center and zoom.
+            bounds = approx_bounds(center, zoom)
         lang = ui["lang"]
         if not _visible(ui, "cases"):
             return ([] if current else no_update), ""

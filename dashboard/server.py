@@ -102,7 +102,7 @@ def create_app(engine: Engine) -> dash.Dash:
     )
     app.engine = engine
     _register_routes(server, engine)
-    app.layout = map_page.layout
+    app.layout = map_page.make_layout(engine)
     map_page.register(app, engine)
     return app
 
