@@ -197,7 +197,7 @@ def check_lengths(problems: Problems, frame: pd.DataFrame, table: str) -> None:
         length = getattr(cols[name].type, "length", None) if name in cols else None
         if not length or frame[name].dtype != object:
             continue
-        lens = frame[name].map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
+        lens = frame[name].astype("string").str.len().fillna(0).to_numpy(dtype=np.int64)
         problems.add(lens > length, f"{name} is longer than {length} characters")
 
 
