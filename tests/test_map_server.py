@@ -1,0 +1,136 @@
+"""The dashboard server over real stores (SQLite and PostGIS): health probe and versioned static layers."""
+import gzip
+
+import geobuf
+import pytest
+from sqlalchemy import text
+
+from dashboard.server import create_app, layer_url
+from data.store import meta
+from data.store.engine import make_engine
+from layers import cache
+
+TABLES = ("districts", "streets", "communities", "grids", "berths", "setbacks", "cases", "case_events")
+
+
+@pytest.fixture
+def client(seeded_engine):
+    cache._memo.clear()
+    app = create_app(seeded_engine)
+    return app.server.test_client()
+
+
+def _count(engine, table):
+    with engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+
+
+def _decode(resp) -> dict:
+    assert resp.headers["Content-Encoding"] == "gzip"
+    return geobuf.decode(gzip.decompress(resp.data))
+
+
+def test_healthz_counts_match_sql(client, seeded_engine, db_kind):
+    r = client.get("/healthz")
+    assert r.status_code == 200, r.json
+    body = r.json
+    assert body["status"] == "ok" and body["database"] == db_kind
+    assert body["schema_revision"] == body["schema_head"]
+    assert body["demo"] is True and body["data_notice"]
+    for t in TABLES:
+        assert body["rows"][t] == _count(seeded_engine, t), t
+
+
+def test_healthz_503_when_database_unreachable(tmp_path):
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/nowhere", pool_pre_ping=False)
+    app = create_app(engine)
+    r = app.server.test_client().get("/healthz")
+    assert r.status_code == 503
+    assert r.json["status"] == "unavailable" and "unreachable" in r.json["error"]
+
+
+@pytest.mark.parametrize("name,table", [("grids", "grids"), ("berths", "berths"), ("setbacks", "setbacks")])
+def test_layer_decodes_to_every_row(client, seeded_engine, name, table):
+    with seeded_engine.connect() as conn:
+        v = cache.version(conn, name)
+    r = client.get(layer_url(name, v), headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    fc = _decode(r)
+    assert len(fc["features"]) == _count(seeded_engine, table)
+    assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert r.headers["ETag"].startswith('"') and r.headers["ETag"].endswith('"')
+
+
+def test_layer_properties(client, seeded_engine):
+    with seeded_engine.connect() as conn:
+        v = cache.versions_all(conn)
+        grid = conn.execute(text("SELECT code, community_code, street_code FROM grids ORDER BY code LIMIT 1")).first()
+        n_districts = _count(seeded_engine, "districts")
+        n_streets = _count(seeded_engine, "streets")
+        states = dict(conn.execute(text("SELECT state, count(*) FROM berths GROUP BY state")).all())
+    grids = _decode(client.get(layer_url("grids", v["grids"]), headers={"Accept-Encoding": "gzip"}))
+    p = next(f["properties"] for f in grids["features"] if f["properties"]["code"] == grid.code)
+    assert (p["community"], p["street"]) == (grid.community_code, grid.street_code)
+    b = _decode(client.get(layer_url("boundaries", v["boundaries"]), headers={"Accept-Encoding": "gzip"}))
+    levels = [f["properties"]["level"] for f in b["features"]]
+    assert levels.count("city") == 1 and levels.count("district") == n_districts and levels.count("street") == n_streets
+    berths = _decode(client.get(layer_url("berths", v["berths"]), headers={"Accept-Encoding": "gzip"}))
+    got = {}
+    for f in berths["features"]:
+        got[f["properties"]["s"]] = got.get(f["properties"]["s"], 0) + 1
+    assert got == {{"free": "f", "occupied": "o", "out_of_service": "x"}[k]: n for k, n in states.items()}
+
+
+def test_etag_304_and_plain_body_without_gzip(client, seeded_engine):
+    with seeded_engine.connect() as conn:
+        v = cache.version(conn, "grids")
+    url = layer_url("grids", v)
+    r = client.get(url, headers={"Accept-Encoding": "gzip"})
+    again = client.get(url, headers={"If-None-Match": r.headers["ETag"], "Accept-Encoding": "gzip"})
+    assert again.status_code == 304 and again.data == b""
+    plain = client.get(url)
+    assert "Content-Encoding" not in plain.headers
+    assert plain.data == gzip.decompress(r.data)
+
+
+def test_gcj02_variant_is_shifted(client, seeded_engine):
+    with seeded_engine.connect() as conn:
+        v = cache.version(conn, "berths")
+    wgs = _decode(client.get(layer_url("berths", v), headers={"Accept-Encoding": "gzip"}))
+    gcj = _decode(client.get(layer_url("berths", v, "gcj02"), headers={"Accept-Encoding": "gzip"}))
+    (x0, y0), (x1, y1) = wgs["features"][0]["geometry"]["coordinates"], gcj["features"][0]["geometry"]["coordinates"]
+    # GCJ-02 near Ningbo moves points by roughly 0.004-0.005° east and 0.002-0.003° south.
+    assert 0.003 < x1 - x0 < 0.006 and -0.004 < y1 - y0 < -0.001
+
+
+def test_version_bump_changes_url_and_old_url_redirects(client, seeded_url, db_kind):
+    # A store of its own: the session store is read-only.
+    engine = make_engine(seeded_url)
+    with engine.connect() as conn:
+        old = cache.version(conn, "grids")
+    with engine.begin() as conn:
+        meta.bump(conn, "grids")
+    try:
+        with engine.connect() as conn:
+            new = cache.version(conn, "grids")
+        assert new != old
+        r = client.get(layer_url("grids", old))
+        assert r.status_code == 302 and r.headers["Location"].endswith(layer_url("grids", new))
+        assert client.get(layer_url("grids", new), headers={"Accept-Encoding": "gzip"}).status_code == 200
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT version FROM layer_cache WHERE name = 'grids' AND variant = 'wgs84'")).all()
+        assert [s[0] for s in stored] == [new]  # built once, old versions dropped, shared through the store
+    finally:
+        engine.dispose()
+
+
+def test_unknown_layer_404(client):
+    assert client.get("/layers/nope.pbf").status_code == 404
+
+
+def test_page_serves_locally(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    html = r.data.decode()
+    assert "unpkg" not in html and "cdn" not in html.lower()
+    assert "/assets/map.js" in html
