@@ -19,11 +19,11 @@ LIAISON = Actor("市政联络员", "liaison", "330203SZ")
 OTHER = Actor("环卫联络员", "liaison", "330203HW")
 
 
-@pytest.fixture
-def store(fresh_engine):
+@pytest.fixture(scope="module")
+def store(module_engine):
     """One district, street, community and grid, the reference tables, and no cases yet."""
     bbox = dict(minx=121.54, miny=29.86, maxx=121.56, maxy=29.88)
-    with fresh_engine.begin() as conn:
+    with module_engine.begin() as conn:
         load_frame(conn, "districts", pd.DataFrame([dict(code="330203", name="海曙区", name_en="Haishu",
                                                          area_m2=1.0, geom=SQUARE, **bbox)]))
         load_frame(conn, "streets", pd.DataFrame([dict(code="330203001", district_code="330203", name="鼓楼街道",
@@ -35,11 +35,14 @@ def store(fresh_engine):
                                                      street_code="330203001", district_code="330203",
                                                      area_m2=1.0, inspector="张三", geom=SQUARE, **bbox)]))
         load(conn)
-    return fresh_engine
+    return module_engine
+
+
+_serial = iter(range(1, 10**6))
 
 
 def make_case(engine, status, department="330203SZ", version=1):
-    row = dict(code=f"NB{abs(hash((status, version, department))) % 10**12:012d}", source_code="inspector",
+    row = dict(code=f"NB20261123{next(_serial):06d}", source_code="inspector",
                kind="component", major_code="C01", class_code="C0108", lon=121.55, lat=29.87,
                grid_code="330203001001001", community_code="330203001001", street_code="330203001",
                district_code="330203", status=status, department_code=department, priority="normal",
