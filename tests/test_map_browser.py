@@ -1,0 +1,130 @@
+"""The command map in headless Chromium against a live server on the seeded test store.
+
+Canvas layers have no DOM node per feature, so every assertion reads Leaflet's own state (maps captured by
+the shared init script) and screenshots go to artifacts/ for a human to look at.
+"""
+import re
+
+import pytest
+from sqlalchemy import text
+
+from tests.browser_fixtures import screenshot
+
+pytestmark = pytest.mark.browser
+
+# Features per GeoJSON layer, keyed by the layer's pane (each layer has its own pane).
+PANE_COUNTS_JS = """
+() => {
+  const m = (window.__maps || [])[0];
+  if (!m) return null;
+  const out = {};
+  m.eachLayer(l => { if (l instanceof L.GeoJSON) { out[l.options.pane] = (out[l.options.pane] || 0) + l.getLayers().length; } });
+  return out;
+}
+"""
+
+
+@pytest.fixture
+def base(db_kind, seeded_url, live_server):
+    if db_kind != "sqlite":
+        pytest.skip("the browser suite runs once, on SQLite; the server tests cover PostgreSQL")
+    return live_server(seeded_url)
+
+
+@pytest.fixture
+def expected(seeded_engine):
+    with seeded_engine.connect() as conn:
+        q = lambda sql: conn.execute(text(sql)).scalar()  # noqa: E731
+        grid = conn.execute(text("SELECT code, minx, miny, maxx, maxy FROM grids ORDER BY code LIMIT 1 OFFSET 7")).first()
+        return {"grids": q("SELECT count(*) FROM grids"),
+                "boundaries": 1 + q("SELECT count(*) FROM districts") + q("SELECT count(*) FROM streets"),
+                "setbacks": q("SELECT count(*) FROM setbacks"), "grid": grid}
+
+
+def counts(page):
+    return page.evaluate(PANE_COUNTS_JS)
+
+
+def wait_counts(page, want: dict, timeout=30_000):
+    page.wait_for_function("""(want) => {
+        const m = (window.__maps || [])[0]; if (!m) return false;
+        const out = {};
+        m.eachLayer(l => { if (l instanceof L.GeoJSON) { out[l.options.pane] = (out[l.options.pane] || 0) + l.getLayers().length; } });
+        return Object.entries(want).every(([k, v]) => v === null ? !(k in out) : out[k] === v);
+    }""", arg=want, timeout=timeout)
+
+
+def test_static_layers_drawn(page, base, expected):
+    page.goto(base + "/")
+    wait_counts(page, {"grids": expected["grids"], "boundaries": expected["boundaries"]})
+    page.wait_for_function("() => { const m = window.__maps[0]; let n = 0; m.eachLayer(l => { if (l instanceof L.GeoJSON && l.options.pane === 'cases') n += l.getLayers().length; }); return n > 0; }")
+    c = counts(page)
+    assert c["grids"] == expected["grids"] and c["boundaries"] == expected["boundaries"]
+    assert "setbacks" not in c and "berths" not in c  # off by default
+    assert re.search(r"\d", page.inner_text("#status"))
+    assert "演示数据" in page.inner_text("#notice")
+    screenshot(page, "map_default")
+    assert not [e for e in page.console_errors if "favicon" not in e]
+
+
+def test_layer_toggle_survives_reload(page, base, expected):
+    page.goto(base + "/")
+    wait_counts(page, {"grids": expected["grids"]})
+    page.get_by_label("单元网格").uncheck()
+    wait_counts(page, {"grids": None})
+    page.wait_for_function("() => location.search.includes('layers=') && !location.search.includes('grids')")
+    page.reload()
+    wait_counts(page, {"boundaries": expected["boundaries"]})
+    page.wait_for_timeout(800)
+    assert "grids" not in counts(page)
+    assert not page.get_by_label("单元网格").is_checked()
+    page.get_by_label("单元网格").check()
+    wait_counts(page, {"grids": expected["grids"]})
+    page.get_by_label("停车泊位").check()
+    page.wait_for_function("() => { let n = 0; window.__maps[0].eachLayer(l => { if (l instanceof L.GeoJSON && l.options.pane === 'berths') n += l.getLayers().length; }); return n > 0; }")
+    screenshot(page, "map_berths")
+
+
+def test_click_grid_opens_details(page, base, expected):
+    code = expected["grid"].code
+    page.goto(base + "/?layers=boundaries,grids")
+    wait_counts(page, {"grids": expected["grids"]})
+    pt = page.evaluate("""(code) => {
+        const m = window.__maps[0]; let hit = null;
+        m.eachLayer(l => { if (l instanceof L.GeoJSON && l.options.pane === 'grids') l.eachLayer(f => {
+            if (f.feature.properties.code === code) hit = f; }); });
+        m.setView(hit.getCenter(), 16, {animate: false});
+        const p = m.latLngToContainerPoint(hit.getCenter()); const r = m.getContainer().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y];
+    }""", code)
+    page.wait_for_timeout(500)
+    page.mouse.click(*pt)
+    page.wait_for_selector("#detail-title")
+    assert code in page.inner_text("#detail-title")
+    assert "监督员" in page.inner_text("#detail")
+    screenshot(page, "map_grid_detail")
+
+
+def test_search_flies_to_grid(page, base, expected):
+    g = expected["grid"]
+    page.goto(base + "/")
+    wait_counts(page, {"grids": expected["grids"]})
+    z0 = page.evaluate("() => window.__maps[0].getZoom()")
+    page.fill("#search", g.code)
+    page.press("#search", "Enter")
+    page.wait_for_function("""([w, s, e, n, z0]) => { const m = window.__maps[0]; const c = m.getCenter();
+        return m.getZoom() > z0 && c.lng > w && c.lng < e && c.lat > s && c.lat < n; }""",
+                           arg=[g.minx, g.miny, g.maxx, g.maxy, z0], timeout=15_000)
+    page.wait_for_selector("#detail-title")
+    assert g.code in page.inner_text("#detail-title")
+    page.wait_for_timeout(1200)
+    screenshot(page, "map_search_grid")
+
+
+def test_english_switch(page, base, expected):
+    page.goto(base + "/?lang=en")
+    wait_counts(page, {"grids": expected["grids"]})
+    assert page.inner_text("#t-title") == "City Management Map"
+    page.click("#lang-btn")
+    page.wait_for_function("() => document.querySelector('#t-title').innerText === '城管一张图'")
+    assert "lang=zh" in page.evaluate("() => location.search")
