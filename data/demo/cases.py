@@ -15,6 +15,7 @@ from data.demo import names
 from data.workcalendar import add_working_time, default_calendar
 
 MIN, HOUR, DAY = 60, 3600, 86400
+JD = reference.street_department_code("")  # street office codes are the street code plus this suffix
 
 SOURCES = {  # share, hour-of-day profile, factor on non-working days, rejection rate
     "inspector": (0.52, [0, 0, 0, 0, 0, 0, .1, .6, 1, 1, 1, .8, .4, .8, 1, 1, .9, .6, .3, .15, .1, .05, 0, 0], .45, .005),
@@ -186,11 +187,18 @@ def generate(rng, n: int, start: int, now: int, grids: pd.DataFrame, grid_roads:
 
     # Who handles it: the class's department kind in that place, or the setback's manager.
     g_codes = {c: grids[c].to_numpy()[gsel] for c in ("code", "community_code", "street_code", "district_code")}
-    kind_arr = classes["department_kind"].to_numpy()[cls]
-    keys = pd.DataFrame({"k": kind_arr, "d": g_codes["district_code"], "s": g_codes["street_code"]})
-    uniq = keys.drop_duplicates()
-    route = {(k, d, s): reference.department_code(k, d, s) for k, d, s in uniq.itertuples(index=False)}
-    dept = np.array([route[t] for t in zip(keys["k"], keys["d"], keys["s"])], dtype=object)
+    kind_arr = classes["department_kind"].to_numpy()[cls].astype(str)
+    dist_arr = np.asarray(g_codes["district_code"]).astype(str)
+    street_arr = np.asarray(g_codes["street_code"]).astype(str)
+    # Route once per (kind, district) and per street, not per case: department_code reads its table.
+    dept = np.empty(n, dtype=object)
+    for k in np.unique(kind_arr):
+        mk = kind_arr == k
+        if k == "street":
+            dept[mk] = np.strings.add(street_arr[mk], JD).astype(object)
+            continue
+        for d in np.unique(dist_arr[mk]):
+            dept[mk & (dist_arr == d)] = reference.department_code(k, d)
     if len(setbacks):
         mgr = pd.Series(setbacks["manager_department_code"].to_numpy(), index=setbacks["id"].to_numpy())
         hit = setback_id >= 0
@@ -200,10 +208,12 @@ def generate(rng, n: int, start: int, now: int, grids: pd.DataFrame, grid_roads:
                          ("street_code", "street_code"), ("district_code", "district_code")):
             g_codes[key][hit] = g_fix[col].to_numpy()
     # A returned case was first sent to the wrong place: the street office, or (for street cases) enforcement.
-    enf = {d: reference.department_code("enforcement", d) for d in np.unique(g_codes["district_code"])}
-    wrong = np.where(pd.Series(dept).str.endswith("JD").to_numpy(),
-                     pd.Series(g_codes["district_code"]).map(enf).to_numpy(),
-                     pd.Series(g_codes["street_code"]).map(reference.street_department_code).to_numpy())
+    dist_arr = np.asarray(g_codes["district_code"]).astype(str)
+    street_arr = np.asarray(g_codes["street_code"]).astype(str)
+    enf = np.empty(n, dtype=object)
+    for d in np.unique(dist_arr):
+        enf[dist_arr == d] = reference.department_code("enforcement", d)
+    wrong = np.where(np.strings.endswith(dept.astype(str), JD), enf, np.strings.add(street_arr, JD).astype(object))
 
     # When: the planned timeline of every case.
     verify_first = reference.case_sources().set_index("code")["verify_first"].reindex(src).to_numpy()
