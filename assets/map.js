@@ -62,6 +62,7 @@
     map: {
       gridStyle: function (feature, ctx) {
         var h = hideout(ctx), v = (h.values || {})[feature.properties.code];
+        if (v === undefined && h.missing !== undefined) { v = h.missing; }
         var i = band(v, h.bands || []), sel = h.selected === feature.properties.code;
         return { weight: sel ? 3 : 0.5, color: sel ? "#ffd400" : (h.line || "#5b6b7f"), opacity: 0.9,
                  fillColor: i < 0 ? (h.empty || "#2a3442") : h.colors[i], fillOpacity: i < 0 ? 0.25 : 0.7 };

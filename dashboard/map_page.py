@@ -368,6 +368,8 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
         url = layer_url("grids", _versions()["grids"], variant_of(ui))
         hideout = {"metric": metric, "values": grid_values(engine, metric),
                    "bands": [b[0] for b in bands], "colors": [b[1] for b in bands]}
+        if not metric.endswith("rate"):
+            hideout["missing"] = 0  # a count with no row is zero; a rate with no due case has no value
         if _same(current, url, hideout):
             return no_update, legend
         return [dl.GeoJSON(id="grids", url=url, format="geobuf", hideout=hideout, pane="grids",
