@@ -69,13 +69,24 @@ STATUS = {  # kind -> (action, from, to)
 def ts(seconds: np.ndarray) -> np.ndarray:
     """int64 seconds (-1 = none) to the text SQLAlchemy stores for DateTime; None where absent.
 
-    Formatting here with numpy's C string ufuncs is ~10x faster than pandas strftime at a million rows,
-    and the same text is valid PostgreSQL timestamp input for COPY.
+    The digits are written straight into a UCS-4 buffer: ~20x faster than pandas strftime at a million
+    rows, and the same text is valid PostgreSQL timestamp input for COPY.
     """
-    seconds = np.asarray(seconds, dtype=np.int64)
-    text = np.strings.add(np.strings.replace(np.datetime_as_string(seconds.astype("datetime64[s]")), "T", " "),
-                          ".000000").astype(object)
-    text[seconds < 0] = None
+    s = np.asarray(seconds, dtype=np.int64)
+    d = np.maximum(s, 0).astype("datetime64[s]")
+    month = d.astype("datetime64[M]")
+    year = d.astype("datetime64[Y]").astype(np.int64) + 1970
+    mon = month.astype(np.int64) % 12 + 1
+    day = (d.astype("datetime64[D]") - month.astype("datetime64[D]")).astype(np.int64) + 1
+    sod = np.maximum(s, 0) % 86400
+    buf = np.zeros((len(s), 26), dtype=np.uint32)
+    buf[:] = np.frombuffer("0000-00-00 00:00:00.000000".encode("utf-32-le"), dtype=np.uint32)
+    for col, val, width in ((0, year, 4), (5, mon, 2), (8, day, 2), (11, sod // 3600, 2), (14, sod // 60 % 60, 2),
+                            (17, sod % 60, 2)):
+        for k in range(width):
+            buf[:, col + width - 1 - k] = 48 + (val // 10 ** k) % 10
+    text = buf.view("<U26").ravel().astype(object)
+    text[s < 0] = None
     return text
 
 
@@ -285,7 +296,11 @@ def generate(rng, n: int, start: int, now: int, grids: pd.DataFrame, grid_roads:
     o = np.lexsort((ev_rank, ev_at, ev_case))
     ev_case, ev_at, ev_rank = ev_case[o], ev_at[o], ev_rank[o]
     ci = ev_case - 1
-    kinds = np.asarray(KINDS, dtype=object)[ev_rank]
+    R = {k: i for i, k in enumerate(KINDS)}
+
+    def of(*ks):
+        """Events of these kinds (integer compare: object-string compares cost seconds at 7M rows)."""
+        return np.isin(ev_rank, [R[k] for k in ks])
     action = np.array([STATUS[k][0] for k in KINDS], dtype=object)[ev_rank]
     from_s = np.array([STATUS[k][1] for k in KINDS], dtype=object)[ev_rank]
     to_s = np.array([STATUS[k][2] for k in KINDS], dtype=object)[ev_rank]
@@ -300,12 +315,12 @@ def generate(rng, n: int, start: int, now: int, grids: pd.DataFrame, grid_roads:
     ne = len(ev_case)
     actor = np.empty(ne, dtype=object)
     ev_dept = np.full(ne, None, dtype=object)
-    after_dispatch = np.isin(ev_rank, [KINDS.index(k) for k in KINDS[3:]])
+    after_dispatch = ev_rank >= R["dispatch"]
     first_dep = np.where(returned, wrong, dept)
     ev_dept[after_dispatch] = dept[ci[after_dispatch]]
-    early = np.isin(ev_rank, [KINDS.index("dispatch"), KINDS.index("return")])
+    early = of("dispatch", "return")
     ev_dept[early] = first_dep[ci[early]]
-    rep = kinds == "report"
+    rep = ev_rank == R["report"]
     rsrc = src[ci[rep]]
     callers = np.array([f"市民({p}****{q:04d})" for p, q in zip(
         names.pick(rng, ["138", "139", "135", "137", "150", "158", "186", "189"], rep.sum()),
@@ -315,16 +330,16 @@ def generate(rng, n: int, start: int, now: int, grids: pd.DataFrame, grid_roads:
                             rsrc == "media"],
                            [inspectors[ci[rep]], np.char.add("12345话务员", op_of_case[ci[rep]].astype(str)),
                             cams, "市领导交办", "媒体曝光(宁波日报)"], callers)
-    center = np.isin(kinds, ["register", "reject", "dispatch", "dispatch2", "close", "park", "rework"])
+    center = of("register", "reject", "dispatch", "dispatch2", "close", "park", "rework")
     actor[center] = np.char.add(op_of_case[ci[center]].astype(str), "(指挥中心)")
-    by_dept = np.isin(kinds, ["return", "accept", "accept2", "feedback", "feedback2"])
+    by_dept = of("return", "accept", "accept2", "feedback", "feedback2")
     actor[by_dept] = [dep_name.get(d, d) for d in ev_dept[by_dept]]
-    ver = np.isin(kinds, ["verify", "verify2"])
+    ver = of("verify", "verify2")
     actor[ver] = inspectors[ci[ver]]
     note = np.full(ne, None, dtype=object)
     for k, key in (("reject", "reject"), ("return", "return"), ("rework", "rework"), ("park", "park"),
                    ("feedback", "feedback"), ("feedback2", "feedback")):
-        m = kinds == k
+        m = ev_rank == R[k]
         note[m] = names.pick(rng, NOTES[key], m.sum())
     events = pd.DataFrame({"id": np.arange(1, ne + 1), "case_id": ev_case, "at": ts(ev_at), "actor": actor,
                            "action": action, "from_status": from_s, "to_status": to_s,
@@ -333,7 +348,7 @@ def generate(rng, n: int, start: int, now: int, grids: pd.DataFrame, grid_roads:
     # Case rows derived from their events.
     def last(kset):
         out = np.full(n, -1, dtype=np.int64)
-        m = np.isin(kinds, kset)
+        m = of(*kset)
         np.maximum.at(out, ci[m], ev_at[m])
         return out
     registered_at = last(["register"])
@@ -343,8 +358,9 @@ def generate(rng, n: int, start: int, now: int, grids: pd.DataFrame, grid_roads:
     updated = ev_at[last_idx]
     version = np.bincount(ci, minlength=n)
     dl = np.where(registered_at >= 0, deadline, -1)
-    is_open = ~np.isin(status, ["closed", "rejected"])
-    overdue = np.where(status == "closed", closed_at > dl, is_open & (dl >= 0) & (now > dl))
+    last_rank = ev_rank[last_idx]
+    is_open = ~np.isin(last_rank, [R["close"], R["reject"]])
+    overdue = np.where(last_rank == R["close"], closed_at > dl, is_open & (dl >= 0) & (now > dl))
     # The department holding the case: the last dispatch's; before dispatch, the routing default.
     d1, d2 = last(["dispatch"]) >= 0, last(["dispatch2"]) >= 0
     cur_dept = np.where(d2, dept, np.where(d1, first_dep, np.where(registered_at >= 0, dept, None)))
@@ -374,8 +390,8 @@ def generate(rng, n: int, start: int, now: int, grids: pd.DataFrame, grid_roads:
         "dispatched_at": ts(last(["dispatch", "dispatch2"])), "accepted_at": ts(last(["accept", "accept2"])),
         "handled_at": ts(last(["feedback", "feedback2"])), "closed_at": ts(closed_at),
         "deadline_at": ts(dl), "overdue": overdue.astype(bool),
-        "rework_count": np.bincount(ci[kinds == "rework"], minlength=n),
-        "return_count": np.bincount(ci[kinds == "return"], minlength=n),
+        "rework_count": np.bincount(ci[ev_rank == R["rework"]], minlength=n),
+        "return_count": np.bincount(ci[ev_rank == R["return"]], minlength=n),
         "version": version, "updated_at": ts(updated),
     })
     cases.loc[setback_id < 0, "setback_id"] = pd.NA
