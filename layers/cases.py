@@ -23,7 +23,7 @@ from data.statuses import OPEN, STATUSES
 from data.store import meta
 from data.store.schema import (CaseClass, CaseEvent, CaseSource, Community, Department, District, Grid,
                                Street)
-from layers.filters import Filters, cases, code_range, is_overdue, now_cst, where
+from layers.filters import Filters, cases, code_range, is_overdue, now_cst, pinned, where
 
 ZOOM_STREET, ZOOM_GRID, ZOOM_CASES = 12, 14, 16
 CASE_CAP = 3000
@@ -99,6 +99,7 @@ def _aggregate(conn, level: str, filters: Filters, now) -> dict[str, tuple[int, 
                 func.sum(case((c.status.in_(OPEN), 1), else_=0)),
                 func.sum(case((is_overdue(cases, now), 1), else_=0)))
          .where(*where(filters, period="reported", now=now)).group_by(code))
+    q = pinned(q, "ix_cases_reported_cover")
     return {k: (int(a), int(b or 0), int(d or 0)) for k, a, b, d in conn.execute(q)}
 
 
@@ -150,11 +151,13 @@ def _cases_in_bbox(conn, bbox, filters, now, cap, zoom) -> dict:
     c = cases.c
     cond = where(filters, period="reported", now=now) + _bbox_clause(conn, bbox)
     overdue = case((is_overdue(cases, now), True), else_=False).label("is_overdue")
-    q = (select(c.id, c.code, c.status, c.major_code, c.class_code, c.priority, c.reported_at, c.lon, c.lat, overdue)
-         .where(*cond).order_by(c.reported_at.desc(), c.id.desc()).limit(cap + 1))
+    q = pinned(select(c.id, c.code, c.status, c.major_code, c.class_code, c.priority, c.reported_at, c.lon, c.lat,
+                      overdue).where(*cond).order_by(c.reported_at.desc(), c.id.desc()).limit(cap + 1),
+               "ix_cases_lon_lat")
     rows = conn.execute(q).all()
     truncated = len(rows) > cap
-    total = conn.execute(select(func.count()).select_from(cases).where(*cond)).scalar() if truncated else len(rows)
+    total = conn.execute(pinned(select(func.count()).select_from(cases).where(*cond), "ix_cases_lon_lat")
+                         ).scalar() if truncated else len(rows)
     features = [{"type": "Feature", "id": r.id,
                  "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
                  "properties": {"id": r.id, "code": r.code, "status": r.status, "major_code": r.major_code,

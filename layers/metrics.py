@@ -32,7 +32,7 @@ from sqlalchemy import and_, case, func, select
 from data.codes import LENGTHS, LEVELS
 from data.statuses import OPEN, REGISTERED_STAGES
 from data.store.schema import Berth
-from layers.filters import Filters, cases, code_range, is_overdue, now_cst, where
+from layers.filters import Filters, cases, code_range, is_overdue, now_cst, pinned, where
 
 METRICS = ("open", "overdue", "period", "close_rate", "ontime_rate")
 RATES = ("close_rate", "ontime_rate")
@@ -61,7 +61,8 @@ def counts(conn, metric: str, level: str, filters: Filters, now: datetime | None
             cond = where(filters, period=None, now=now) + [is_overdue(cases, now)]
         else:
             cond = where(filters, period="reported", now=now)
-        q = select(code, func.count()).where(*cond).group_by(code)
+        index = "ix_cases_reported_cover" if metric == "period" else "ix_cases_status_cover"
+        q = pinned(select(code, func.count()).where(*cond).group_by(code), index)
         return {k: (int(n), 1) for k, n in conn.execute(q)}
     if metric in RATES:
         cond = where(filters, period="deadline", now=now) + [
@@ -69,8 +70,8 @@ def counts(conn, metric: str, level: str, filters: Filters, now: datetime | None
         closed = and_(c.status == "closed", c.closed_at < filters.end)
         if metric == "ontime_rate":
             closed = and_(closed, c.closed_at <= c.deadline_at)
-        q = (select(code, func.sum(case((closed, 1), else_=0)), func.count())
-             .where(*cond).group_by(code))
+        q = pinned(select(code, func.sum(case((closed, 1), else_=0)), func.count())
+                   .where(*cond).group_by(code), "ix_cases_deadline_cover")
         return {k: (int(num), int(den)) for k, num, den in conn.execute(q)}
     raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
 
