@@ -393,3 +393,32 @@ def test_corrupted_geojson_never_writes_part_of_a_file(with_grids, tmp_path, cor
         return
     written = json.loads(path.read_bytes())["features"]
     assert result.rows == len(written) and count(engine, Berth) == before + len(written)
+
+
+def test_setback_defaults_survive_both_databases(with_grids, tmp_path):
+    engine, grids = with_grids
+    cell = grids.geometry.iloc[2]
+    frame = gpd.GeoDataFrame({"code": ["TH0100"], "owner": ["业主"], "manager": ["执法中队"]},
+                             geometry=[cell.buffer(-1e-4)], crs="EPSG:4326")
+    import_file(engine, "setbacks", ff.write(frame, tmp_path / "s.geojson"))
+    with engine.connect() as c:
+        row = c.execute(select(Setback.mode, Setback.permitted_uses, Setback.user)).one()
+    assert (row.mode, row.permitted_uses, row.user) == ("self", "", None)
+
+
+def test_seeded_city_grids_round_trip_through_a_4549_geopackage(seeded_engine, prepared, tmp_path):
+    """The demo store's grids, exported as a surveyor would hand them over, import to the same shapes."""
+    with seeded_engine.connect() as c:
+        src = pd.DataFrame(c.execute(select(Grid.code, Grid.inspector, Grid.geom)).all(),
+                           columns=["code", "inspector", "geom"])
+    assert len(src) > 0
+    gdf = gpd.GeoDataFrame(src[["code", "inspector"]], geometry=list(src["geom"]), crs="EPSG:4326")
+    result = import_file(prepared, "grids", ff.write(gdf, tmp_path / "city.gpkg", crs="EPSG:4549"))
+    assert result.rows == len(src)
+    with prepared.connect() as c:
+        got = dict(c.execute(select(Grid.code, Grid.geom)).all())
+
+    def gk(g):
+        return shapely.transform(g, lambda xy: np.column_stack(TO_4549.transform(xy[:, 0], xy[:, 1])))
+    worst = max(shapely.hausdorff_distance(gk(g), gk(got[code])) for code, g in zip(src["code"], src["geom"]))
+    assert worst < 0.5, f"worst Hausdorff distance {worst:.3f} m"

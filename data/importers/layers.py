@@ -290,7 +290,11 @@ def setbacks(conn, src, geoms, crs_label, replace, problems, result):
         _replace_guard(conn, path, "setbacks", select(func.count()).select_from(Case).where(Case.setback_id.is_not(None)),
                        "cases are linked to setbacks")
         _delete_all(conn, Setback.__table__, result)
-    result.rows = load_frame(conn, "setbacks", frame)
+    # Core executemany, not COPY: an empty permitted_uses must stay '' (COPY CSV reads it as NULL) and
+    # setback layers are thousands of rows, not millions.
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    conn.execute(Setback.__table__.insert(), records)
+    result.rows = len(records)
 
 
 # --- cases ------------------------------------------------------------------------------------------
@@ -402,11 +406,11 @@ def cases(conn, src, geoms, crs_label, replace, problems, result):
         _delete_all(conn, Case.__table__, result)
     ids = _reserve_ids(conn, n)
     frame.insert(0, "id", ids)
-    result.rows = load_frame(conn, "cases", frame)
     events = pd.DataFrame({
         "case_id": ids, "at": frame["updated_at"], "actor": "import", "action": "import",
         "from_status": None, "to_status": frame["status"], "department_code": frame["department_code"],
         "note": [f"imported from {path.name} row {i + 1}" for i in range(n)],
     })
+    result.rows = load_frame(conn, "cases", frame)
     load_frame(conn, "case_events", events)
     reset_sequences(conn, ["cases"])
