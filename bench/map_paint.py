@@ -57,6 +57,8 @@ def naive_app(engine):
 
 
 def serve(app, port):
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the table
     t = threading.Thread(target=lambda: app.run(host="127.0.0.1", port=port, debug=False), daemon=True)
     t.start()
     import urllib.request
@@ -69,7 +71,20 @@ def serve(app, port):
     raise RuntimeError(f"server on {port} did not start")
 
 
-def measure(browser, url, want, runs):
+def _label(req):
+    """URL, and for a Dash callback the outputs it updates (which callback it is)."""
+    u = req["url"]
+    if "_dash-update-component" in u and req.get("postData"):
+        import json
+        try:
+            return "callback -> " + json.loads(req["postData"]).get("output", "?")[:80]
+        except ValueError:
+            pass
+    return u
+
+
+def measure(browser, url, want, runs, trace=False):
+    """Fresh context per run; with trace, print the last run's requests (start, end ms from navigation)."""
     times, data, js = [], [], []
     for i in range(runs + 1):  # the first run warms server caches and is discarded
         ctx = browser.new_context(viewport={"width": 1600, "height": 900})  # fresh HTTP cache every run
@@ -78,8 +93,11 @@ def measure(browser, url, want, runs):
         cdp = ctx.new_cdp_session(page)
         cdp.send("Network.enable")
         sizes, types = {}, {}
+        sent, done = {}, {}
+        cdp.on("Network.requestWillBeSent", lambda e: sent.setdefault(e["requestId"], (_label(e["request"]), e["timestamp"])))
         cdp.on("Network.responseReceived", lambda e: types.__setitem__(e["requestId"], (e["response"]["url"], e["type"])))
-        cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]))
+        cdp.on("Network.loadingFinished", lambda e: (sizes.__setitem__(e["requestId"], e["encodedDataLength"]),
+                                                     done.__setitem__(e["requestId"], e["timestamp"])))
         page.goto(url, wait_until="commit")
         page.wait_for_function(READY, arg=want, timeout=120_000, polling=20)
         t = page.evaluate("() => performance.now()") / 1000
@@ -91,6 +109,16 @@ def measure(browser, url, want, runs):
                 j += n
             else:
                 d += n
+        if trace and i == runs:
+            nav = page.evaluate("() => performance.timeOrigin") / 1000
+            t0 = min(ts for _, ts in sent.values())  # CDP timestamps are monotonic, not epoch
+            print(f"\nrequest timeline of the last run ({url}), ms from the first request; painted at "
+                  f"{t * 1000:.0f} ms from navigation (timeOrigin {nav:.0f})")
+            for rid, (u, ts) in sorted(sent.items(), key=lambda kv: kv[1][1]):
+                end = done.get(rid)
+                short = u.split("127.0.0.1")[-1][:90]
+                print(f"  {1000 * (ts - t0):7.0f} {'' if end is None else f'{1000 * (end - t0):7.0f}':>7} "
+                      f"{sizes.get(rid, 0) / 1e3:8.1f} kB  {short}")
         if i:
             times.append(t)
             data.append(d)
@@ -109,6 +137,7 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--port", type=int, default=8071)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--trace", action="store_true", help="print the request timeline of the last run")
     a = ap.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -131,7 +160,8 @@ def main(argv=None):
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        times, data, js = measure(browser, f"http://127.0.0.1:{a.port}/", ["grids", "boundaries", "cases"], a.runs)
+        times, data, js = measure(browser, f"http://127.0.0.1:{a.port}/", ["grids", "boundaries", "cases"], a.runs,
+                                   trace=a.trace)
         rows.append(("ours (geobuf URLs + aggregates)", times, data, js))
         if not a.skip_naive:
             serve(naive_app(engine).server, a.port + 1)

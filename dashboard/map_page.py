@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import dash_leaflet as dl
 from dash import Input, Output, State, ctx, dcc, html, no_update
@@ -78,30 +78,66 @@ def variant_of(ui: dict) -> str:
 
 # ---------------------------------------------------------------- layout
 
-def _header():
+# Every text the language switch changes, as (component id, prop): the layout and the `chrome` callback
+# fill the same list, so the first render is already in the right language.
+CHROME = (("t-title", "children"), ("t-subtitle", "children"), ("search", "placeholder"),
+          ("search-btn", "children"), ("lang-btn", "children"), ("h-layers", "children"),
+          ("layers", "options"), ("h-base", "children"), ("basemap", "options"),
+          ("h-metric", "children"), ("metric", "options"), ("h-legend", "children"),
+          ("h-detail", "children"), ("notice", "children"), ("notice", "style"))
+
+
+def chrome_values(engine, lang: str) -> dict:
+    """{(id, prop): value} for CHROME; the demo badge shows whenever the store says its data is demo data."""
+    from sqlalchemy.exc import SQLAlchemyError
+    try:
+        with engine.connect() as conn:
+            notice = store_meta.get(conn, "data_notice")
+            demo = store_meta.get(conn, "demo", False)
+    except SQLAlchemyError:
+        notice, demo = None, False
+    text = _notice_text(notice, lang)
+    if demo and not text:
+        text = t("demo_badge", lang)
+    values = (t("title", lang), t("subtitle", lang), t("search_ph", lang), t("search_btn", lang),
+              t("lang_switch", lang), t("layers", lang),
+              [{"label": t(f"layer_{x}", lang), "value": x} for x in LAYERS], t("basemap", lang),
+              [{"label": t(f"base_{b}", lang), "value": b} for b in basemaps()], t("metric", lang),
+              [{"label": t(f"metric_{m}", lang), "value": m} for m in METRICS], t("legend", lang),
+              t("details", lang), text, {} if text else {"display": "none"})
+    return dict(zip(CHROME, values))
+
+
+def _header(c):
     return html.Div(className="cgzt-header", children=[
-        html.Div([html.Div(id="t-title", className="cgzt-title"), html.Div(id="t-subtitle", className="cgzt-subtitle")]),
-        html.Div(id="notice", className="cgzt-notice"),
+        html.Div([html.Div(c[("t-title", "children")], id="t-title", className="cgzt-title"),
+                  html.Div(c[("t-subtitle", "children")], id="t-subtitle", className="cgzt-subtitle")]),
+        html.Div(c[("notice", "children")], id="notice", className="cgzt-notice", style=c[("notice", "style")]),
         html.Div(className="cgzt-spacer"),
         html.Div(className="cgzt-search", children=[
             dcc.Input(id="search", type="text", debounce=False, n_submit=0, autoComplete="off",
-                      style={"width": "280px", "fontSize": "16px"}),
-            html.Button(id="search-btn", className="cgzt-btn", n_clicks=0),
+                      placeholder=c[("search", "placeholder")], style={"width": "280px", "fontSize": "16px"}),
+            html.Button(c[("search-btn", "children")], id="search-btn", className="cgzt-btn", n_clicks=0),
         ]),
-        html.Button(id="lang-btn", className="cgzt-btn", n_clicks=0),
+        html.Button(c[("lang-btn", "children")], id="lang-btn", className="cgzt-btn", n_clicks=0),
     ])
 
 
-def _side():
+def _side(c, ui, legend_children, status=""):
     return html.Div(className="cgzt-side", children=[
-        html.H3(id="h-layers"), dcc.Checklist(id="layers", options=[], value=list(DEFAULT_LAYERS),
-                                              labelStyle={"display": "block"}),
-        html.H3(id="h-base"), dcc.RadioItems(id="basemap", options=[], value="offline",
-                                             labelStyle={"display": "block"}),
-        html.H3(id="h-metric"), dcc.RadioItems(id="metric", options=[], value="open", labelStyle={"display": "block"}),
-        html.H3(id="h-legend"), html.Div(id="legend"),
-        html.H3(id="h-detail"), html.Div(id="detail", className="cgzt-detail"),
-        html.Div(id="status", className="cgzt-status"),
+        html.H3(c[("h-layers", "children")], id="h-layers"),
+        dcc.Checklist(id="layers", options=c[("layers", "options")], value=list(ui["layers"]),
+                      labelStyle={"display": "block"}),
+        html.H3(c[("h-base", "children")], id="h-base"),
+        dcc.RadioItems(id="basemap", options=c[("basemap", "options")], value=ui["base"],
+                       labelStyle={"display": "block"}),
+        html.H3(c[("h-metric", "children")], id="h-metric"),
+        dcc.RadioItems(id="metric", options=c[("metric", "options")], value=ui["metric"],
+                       labelStyle={"display": "block"}),
+        html.H3(c[("h-legend", "children")], id="h-legend"), html.Div(legend_children, id="legend"),
+        html.H3(c[("h-detail", "children")], id="h-detail"),
+        html.Div(detail_hint_panel(ui["lang"]), id="detail", className="cgzt-detail"),
+        html.Div(status, id="status", className="cgzt-status"),
     ])
 
 
@@ -120,22 +156,24 @@ def data_bounds(engine) -> list | None:
     return [[r[1], r[0]], [r[3], r[2]]]
 
 
-def _map(bounds=None):
-    panes = []
-    for name in ("grids", "setbacks", "boundaries", "berths", "cases"):
-        panes.append(dl.Pane(name=name, children=[dl.LayerGroup(id=f"grp-{name}")]))
-    extent = {"center": NINGBO, "zoom": 11}
-    if bounds:
-        # center + zoom, not `bounds`: dash-leaflet 1.1.3's viewport tracking throws without a center.
-        import math
-        (s, w), (n, e) = bounds
-        dx, dy = max(e - w, 1e-4), max((n - s) / math.cos(math.radians((s + n) / 2)), 1e-4)
-        zoom = math.floor(min(math.log2(360 * 1250 / (256 * dx)), math.log2(360 * 780 / (256 * dy))))
-        extent = {"center": [(s + n) / 2, (w + e) / 2], "zoom": max(8, min(zoom, 16))}
+def initial_extent(bounds) -> dict:
+    """center + zoom framing bounds, not `bounds`: dash-leaflet 1.1.3's viewport tracking throws without a center."""
+    if not bounds:
+        return {"center": NINGBO, "zoom": 11}
+    import math
+    (s, w), (n, e) = bounds
+    dx, dy = max(e - w, 1e-4), max((n - s) / math.cos(math.radians((s + n) / 2)), 1e-4)
+    zoom = math.floor(min(math.log2(360 * 1250 / (256 * dx)), math.log2(360 * 780 / (256 * dy))))
+    return {"center": [(s + n) / 2, (w + e) / 2], "zoom": max(8, min(zoom, 16))}
+
+
+def _map(extent, groups: dict):
+    panes = [dl.Pane(name=name, children=[dl.LayerGroup(groups.get(name, []), id=f"grp-{name}")])
+             for name in ("grids", "setbacks", "boundaries", "berths", "cases")]
     return dl.Map(
         id="map", **extent, minZoom=8, maxZoom=19, preferCanvas=True, zoomControl=True,
-        children=[dl.LayerGroup(id="grp-base"), *panes, dl.ScaleControl(position="bottomleft", imperial=False),
-                  dl.FullScreenControl(position="topleft")],
+        children=[dl.LayerGroup(groups.get("base", []), id="grp-base"), *panes,
+                  dl.ScaleControl(position="bottomleft", imperial=False), dl.FullScreenControl(position="topleft")],
     )
 
 
@@ -144,13 +182,179 @@ def make_layout(engine):
     return lambda: _layout(engine)
 
 
+def request_ui() -> dict:
+    """The UI state of the page being loaded, from its query string.
+
+    Dash fetches the layout from /_dash-layout, whose Referer is the page URL (same origin): reading the
+    query there lets the first render carry the right layers, so their downloads start at once instead of
+    after a chain of callbacks. Without a Referer the defaults are used and `sync_ui` corrects them.
+    """
+    from flask import has_request_context, request
+    if not has_request_context():
+        return parse_ui("")
+    if request.path.rstrip("/").endswith("_dash-layout"):
+        return parse_ui(urlsplit(request.referrer or "").query)
+    return parse_ui(request.query_string.decode("latin-1"))
+
+
 def _layout(engine):
+    from sqlalchemy.exc import SQLAlchemyError
+    ui = request_ui()
+    extent = initial_extent(data_bounds(engine))
+    try:
+        with engine.connect() as conn:
+            versions = cache.versions_all(conn)
+        groups = {"base": basemap_layers(ui), "boundaries": boundaries_layers(ui, versions),
+                  "grids": grids_layers(engine, ui, versions), "berths": berths_layers(ui, versions),
+                  "setbacks": setbacks_layers(ui, versions, extent["zoom"])}
+        groups["cases"], status, key = cases_layers(engine, ui, approx_bounds(extent["center"], extent["zoom"]),
+                                                    extent["zoom"])
+        store = ui
+    except SQLAlchemyError:
+        # The store is down: render the frame and let the callbacks (ui=None) fill it when it is back.
+        groups, store, status, key = {}, None, "", None
+    c = chrome_values(engine, ui["lang"])
     return html.Div(id="app-root", children=[
         dcc.Location(id="url", refresh=False),
-        dcc.Store(id="ui"),
-        _header(),
-        html.Div(className="cgzt-body", children=[_side(), html.Div(className="cgzt-mapwrap", children=[_map(data_bounds(engine))])]),
+        dcc.Store(id="ui", data=store),
+        dcc.Store(id="cases-key", data=key),
+        _header(c),
+        html.Div(className="cgzt-body", children=[
+            _side(c, ui, legend(ui["metric"], ui["lang"]), status),
+            html.Div(className="cgzt-mapwrap", children=[_map(extent, groups)])]),
     ])
+
+
+def preloads(engine, prefix: str = "/") -> list[tuple[str, str]]:
+    """(href, as) the index page should preload: dash-leaflet's lazy GeoJSON/geobuf chunks and the static
+    layers the first render will show. Without this each waits for the previous step (bundles, layout,
+    chunk, then the fetch); with it they download while the bundles are still being parsed."""
+    from sqlalchemy.exc import SQLAlchemyError
+    ui = request_ui()
+    out = [(f"{prefix}_dash-component-suites/dash_leaflet/async-GeoJSON.js", "script"),
+           (f"{prefix}_dash-component-suites/dash_leaflet/async-geobuf.js", "script")]
+    try:
+        with engine.connect() as conn:
+            versions = cache.versions_all(conn)
+    except SQLAlchemyError:
+        return out
+    for name in ("grids", "boundaries", "berths"):
+        if _visible(ui, name):
+            out.append((prefix.rstrip("/") + layer_url(name, versions[name], variant_of(ui)), "fetch"))
+    return out
+
+
+# ---------------------------------------------------------------- layers (shared by the layout and callbacks)
+
+def _visible(ui, name):
+    return name in (ui or {}).get("layers", DEFAULT_LAYERS)
+
+
+def basemap_layers(ui) -> list:
+    base = (ui or {}).get("base", "offline")
+    if base == "osm":
+        return [dl.TileLayer(id="tiles", url="https://tile.openstreetmap.org/{z}/{x}/{y}.png", maxZoom=19,
+                             attribution="© OpenStreetMap contributors")]
+    if base == "tianditu" and tianditu_key():
+        k = tianditu_key()
+        wmts = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s"
+                "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=" + k)
+        return [dl.TileLayer(id="tiles", url=wmts % ("vec", "vec"), subdomains="01234567", maxZoom=18,
+                             attribution="© 天地图"),
+                dl.TileLayer(id="tiles-label", url=wmts % ("cva", "cva"), subdomains="01234567", maxZoom=18)]
+    if base == "amap":
+        return [dl.TileLayer(id="tiles", url="https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1"
+                             "&scale=1&style=8&x={x}&y={y}&z={z}", subdomains="1234", maxZoom=18,
+                             attribution="© 高德地图")]
+    return []
+
+
+def boundaries_hideout(ui) -> dict:
+    return {"lang": ui["lang"], "dark": ui["base"] in ("offline",)}
+
+
+def boundaries_layers(ui, versions) -> list:
+    if not _visible(ui, "boundaries"):
+        return []
+    return [dl.GeoJSON(id="boundaries", url=layer_url("boundaries", versions["boundaries"], variant_of(ui)),
+                       format="geobuf", hideout=boundaries_hideout(ui), pane="boundaries",
+                       style=ns("boundaryStyle"), onEachFeature=ns("boundaryEach"), interactive=False)]
+
+
+def grids_hideout(engine, metric) -> dict:
+    bands = metric_bands(metric)
+    hideout = {"metric": metric, "values": grid_values(engine, metric),
+               "bands": [b[0] for b in bands], "colors": [b[1] for b in bands]}
+    if not metric.endswith("rate"):
+        hideout["missing"] = 0  # a count with no row is zero; a rate with no due case has no value
+    return hideout
+
+
+def grids_layers(engine, ui, versions) -> list:
+    if not _visible(ui, "grids"):
+        return []
+    return [dl.GeoJSON(id="grids", url=layer_url("grids", versions["grids"], variant_of(ui)), format="geobuf",
+                       hideout=grids_hideout(engine, ui["metric"]), pane="grids",
+                       style=ns("gridStyle"), hoverStyle=ns("gridHover"))]
+
+
+def legend(metric, lang) -> list:
+    bands = metric_bands(metric)
+    return [html.Div(t(f"metric_{metric}", lang), style={"marginBottom": "4px"})] + [
+        html.Div(className="cgzt-legend-row", children=[
+            html.Span(className="cgzt-swatch", style={"background": colour}), html.Span(label)])
+        for _, colour, label in bands] + [html.Div(className="cgzt-legend-row", children=[
+            html.Span(className="cgzt-swatch", style={"background": "#2a3442"}), html.Span(t("no_value", lang))])]
+
+
+SETBACK_HIDEOUT = {"by": "mode", "colors": SETBACK_COLOURS}
+BERTH_HIDEOUT = {"colors": BERTH_COLOURS}
+
+
+def setbacks_layers(ui, versions, zoom) -> list:
+    if not _visible(ui, "setbacks") or (zoom or 0) < SETBACK_MIN_ZOOM:
+        return []
+    return [dl.GeoJSON(id="setbacks", url=layer_url("setbacks", versions["setbacks"], variant_of(ui)),
+                       format="geobuf", hideout=SETBACK_HIDEOUT, pane="setbacks", style=ns("setbackStyle"))]
+
+
+def berths_layers(ui, versions) -> list:
+    if not _visible(ui, "berths"):
+        return []
+    return [dl.GeoJSON(id="berths", url=layer_url("berths", versions["berths"], variant_of(ui)), format="geobuf",
+                       hideout=BERTH_HIDEOUT, pane="berths", cluster=True,
+                       superClusterOptions={"radius": 60, "maxZoom": 17},
+                       pointToLayer=ns("berthPoint"), clusterToLayer=ns("berthCluster"))]
+
+
+def cases_layers(engine, ui, bounds, zoom) -> tuple[list, str, str | None]:
+    """(layer, status text, key of the features) for the viewport; the key lets a callback skip a redraw."""
+    import hashlib
+    import json
+
+    from layers.cases import view
+    if not _visible(ui, "cases"):
+        return [], "", None
+    (s, w), (n, e) = bounds
+    if variant_of(ui) == "gcj02":  # the map shows GCJ-02: query the store in WGS84
+        (w, s), (e, n) = [tuple(map(float, p)) for p in zip(*crs.gcj02_to_wgs84([w, e], [s, n]))]
+    with engine.connect() as conn:
+        fc = view(conn, int(round(zoom)), (w, s, e, n), _filters())
+    if variant_of(ui) == "gcj02":
+        fc = _shift_fc(fc)
+    lang = ui["lang"]
+    count = sum(f["properties"].get("count", 1) for f in fc["features"]) if fc.get("level") != "case" \
+        else fc.get("total", len(fc["features"]))
+    status = t("cases_in_view", lang, n=count)
+    if fc.get("truncated"):
+        status += " · " + t("truncated", lang, n=len(fc["features"]))
+    hideout = {"status_colors": STATUS_COLOURS, "majors": majors(engine)}
+    key = hashlib.sha1(json.dumps([fc, hideout], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return [dl.GeoJSON(id="cases", data=fc, hideout=hideout, pane="cases", pointToLayer=ns("casePoint"))], status, key
+
+
+def detail_hint_panel(lang):
+    return html.Div(t("details_hint", lang), className="cgzt-hint")
 
 
 # ---------------------------------------------------------------- server-side helpers
@@ -287,149 +491,74 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
             return no_update, no_update, no_update, no_update, no_update
         return ui_query(new), no_update, no_update, no_update, new
 
-    @app.callback(
-        Output("t-title", "children"), Output("t-subtitle", "children"), Output("search", "placeholder"),
-        Output("search-btn", "children"), Output("lang-btn", "children"), Output("h-layers", "children"),
-        Output("layers", "options"), Output("h-base", "children"), Output("basemap", "options"),
-        Output("h-metric", "children"), Output("metric", "options"), Output("h-legend", "children"),
-        Output("h-detail", "children"), Output("notice", "children"), Output("notice", "style"),
-        Input("ui", "data"),
-    )
+    # The layout already renders everything below for the page's URL: these run only when something changes
+    # (prevent_initial_call), so the first paint waits for no callback but the viewport's cases.
+
+    @app.callback([Output(i, p) for i, p in CHROME], Input("ui", "data"), prevent_initial_call=True)
     def chrome(ui):
-        lang = (ui or {}).get("lang", "zh")
-        with engine.connect() as conn:
-            notice = store_meta.get(conn, "data_notice")
-            demo = store_meta.get(conn, "demo", False)
-        text = _notice_text(notice, lang)
-        if demo and not text:
-            text = t("demo_badge", lang)
-        return (t("title", lang), t("subtitle", lang), t("search_ph", lang), t("search_btn", lang),
-                t("lang_switch", lang), t("layers", lang),
-                [{"label": t(f"layer_{x}", lang), "value": x} for x in LAYERS], t("basemap", lang),
-                [{"label": t(f"base_{b}", lang), "value": b} for b in basemaps()], t("metric", lang),
-                [{"label": t(f"metric_{m}", lang), "value": m} for m in METRICS], t("legend", lang),
-                t("details", lang), text, {} if text else {"display": "none"})
+        c = chrome_values(engine, (ui or {}).get("lang", "zh"))
+        return [c[k] for k in CHROME]
 
-    @app.callback(Output("grp-base", "children"), Input("ui", "data"), State("grp-base", "children"))
-    def basemap(ui, current):
-        base = (ui or {}).get("base", "offline")
-        if base == "osm":
-            tiles = [dl.TileLayer(id="tiles", url="https://tile.openstreetmap.org/{z}/{x}/{y}.png", maxZoom=19,
-                                  attribution="© OpenStreetMap contributors")]
-        elif base == "tianditu" and tianditu_key():
-            k = tianditu_key()
-            wmts = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s"
-                    "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=" + k)
-            tiles = [dl.TileLayer(id="tiles", url=wmts % ("vec", "vec"), subdomains="01234567", maxZoom=18,
-                                  attribution="© 天地图"),
-                     dl.TileLayer(id="tiles-label", url=wmts % ("cva", "cva"), subdomains="01234567", maxZoom=18)]
-        elif base == "amap":
-            tiles = [dl.TileLayer(id="tiles", url="https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1"
-                                  "&scale=1&style=8&x={x}&y={y}&z={z}", subdomains="1234", maxZoom=18,
-                                  attribution="© 高德地图")]
-        else:
-            tiles = []
-        return tiles
-
-    def _visible(ui, name):
-        return name in (ui or {}).get("layers", DEFAULT_LAYERS)
+    @app.callback(Output("grp-base", "children"), Input("ui", "data"), prevent_initial_call=True)
+    def basemap(ui):
+        return basemap_layers(ui)
 
     def _versions():
         with engine.connect() as conn:
             return cache.versions_all(conn)
 
-    @app.callback(Output("grp-boundaries", "children"), Input("ui", "data"), State("grp-boundaries", "children"))
+    @app.callback(Output("grp-boundaries", "children"), Input("ui", "data"), State("grp-boundaries", "children"),
+                  prevent_initial_call=True)
     def boundaries(ui, current):
         if not ui:
             return no_update
         if not _visible(ui, "boundaries"):
             return [] if current else no_update
-        url = layer_url("boundaries", _versions()["boundaries"], variant_of(ui))
-        hideout = {"lang": ui["lang"], "dark": ui["base"] in ("offline",)}
-        if _same(current, url, hideout):
-            return no_update
-        return [dl.GeoJSON(id="boundaries", url=url, format="geobuf", hideout=hideout, pane="boundaries",
-                           style=ns("boundaryStyle"), onEachFeature=ns("boundaryEach"), interactive=False)]
+        new = boundaries_layers(ui, _versions())
+        return no_update if _same(current, new[0].url, new[0].hideout) else new
 
     @app.callback(Output("grp-grids", "children"), Output("legend", "children"), Input("ui", "data"),
-                  State("grp-grids", "children"))
+                  State("grp-grids", "children"), prevent_initial_call=True)
     def grids(ui, current):
         if not ui:
             return no_update, no_update
-        lang, metric = ui["lang"], ui["metric"]
-        bands = metric_bands(metric)
-        legend = [html.Div(t(f"metric_{metric}", lang), style={"marginBottom": "4px"})] + [
-            html.Div(className="cgzt-legend-row", children=[
-                html.Span(className="cgzt-swatch", style={"background": colour}), html.Span(label)])
-            for _, colour, label in bands] + [html.Div(className="cgzt-legend-row", children=[
-                html.Span(className="cgzt-swatch", style={"background": "#2a3442"}), html.Span(t("no_value", lang))])]
+        key = legend(ui["metric"], ui["lang"])
         if not _visible(ui, "grids"):
-            return ([] if current else no_update), legend
-        url = layer_url("grids", _versions()["grids"], variant_of(ui))
-        hideout = {"metric": metric, "values": grid_values(engine, metric),
-                   "bands": [b[0] for b in bands], "colors": [b[1] for b in bands]}
-        if not metric.endswith("rate"):
-            hideout["missing"] = 0  # a count with no row is zero; a rate with no due case has no value
-        if _same(current, url, hideout):
-            return no_update, legend
-        return [dl.GeoJSON(id="grids", url=url, format="geobuf", hideout=hideout, pane="grids",
-                           style=ns("gridStyle"), hoverStyle=ns("gridHover"))], legend
+            return ([] if current else no_update), key
+        new = grids_layers(engine, ui, _versions())
+        return (no_update if _same(current, new[0].url, new[0].hideout) else new), key
 
     @app.callback(Output("grp-setbacks", "children"), Input("ui", "data"), Input("map", "zoom"),
-                  State("grp-setbacks", "children"))
+                  State("grp-setbacks", "children"), prevent_initial_call=True)
     def setbacks(ui, zoom, current):
         if not ui:
             return no_update
-        if not _visible(ui, "setbacks") or (zoom or 0) < SETBACK_MIN_ZOOM:
+        new = setbacks_layers(ui, _versions(), zoom)
+        if not new:
             return [] if current else no_update
-        url = layer_url("setbacks", _versions()["setbacks"], variant_of(ui))
-        hideout = {"by": "mode", "colors": SETBACK_COLOURS}
-        if _same(current, url, hideout):
-            return no_update
-        return [dl.GeoJSON(id="setbacks", url=url, format="geobuf", hideout=hideout, pane="setbacks",
-                           style=ns("setbackStyle"))]
+        return no_update if _same(current, new[0].url, new[0].hideout) else new
 
-    @app.callback(Output("grp-berths", "children"), Input("ui", "data"), State("grp-berths", "children"))
+    @app.callback(Output("grp-berths", "children"), Input("ui", "data"), State("grp-berths", "children"),
+                  prevent_initial_call=True)
     def berths(ui, current):
         if not ui:
             return no_update
         if not _visible(ui, "berths"):
             return [] if current else no_update
-        url = layer_url("berths", _versions()["berths"], variant_of(ui))
-        hideout = {"colors": BERTH_COLOURS}
-        if _same(current, url, hideout):
-            return no_update
-        return [dl.GeoJSON(id="berths", url=url, format="geobuf", hideout=hideout, pane="berths", cluster=True,
-                           superClusterOptions={"radius": 60, "maxZoom": 17},
-                           pointToLayer=ns("berthPoint"), clusterToLayer=ns("berthCluster"))]
+        new = berths_layers(ui, _versions())
+        return no_update if _same(current, new[0].url, new[0].hideout) else new
 
-    @app.callback(Output("grp-cases", "children"), Output("status", "children"),
+    @app.callback(Output("grp-cases", "children"), Output("status", "children"), Output("cases-key", "data"),
                   Input("ui", "data"), Input("map", "bounds"), Input("map", "zoom"), State("map", "center"),
-                  State("grp-cases", "children"))
-    def cases_layer(ui, bounds, zoom, center, current):
-        from layers.cases import view
+                  State("cases-key", "data"), prevent_initial_call=True)
+    def cases_layer(ui, bounds, zoom, center, key):
         if not ui or zoom is None:
-            return no_update, no_update
-        if not bounds:
-            # dash-leaflet reports bounds only after the first move: estimate them from center and zoom.
-            bounds = approx_bounds(center, zoom)
-        lang = ui["lang"]
+            return no_update, no_update, no_update
         if not _visible(ui, "cases"):
-            return ([] if current else no_update), ""
-        (s, w), (n, e) = bounds
-        if variant_of(ui) == "gcj02":  # the map shows GCJ-02: query the store in WGS84
-            (w, s), (e, n) = [tuple(map(float, p)) for p in zip(*crs.gcj02_to_wgs84([w, e], [s, n]))]
-        with engine.connect() as conn:
-            fc = view(conn, int(round(zoom)), (w, s, e, n), _filters())
-        if variant_of(ui) == "gcj02":
-            fc = _shift_fc(fc)
-        hideout = {"status_colors": STATUS_COLOURS, "majors": majors(engine)}
-        count = sum(f["properties"].get("count", 1) for f in fc["features"]) if fc.get("level") != "case" \
-            else fc.get("total", len(fc["features"]))
-        status = t("cases_in_view", lang, n=count)
-        if fc.get("truncated"):
-            status += " · " + t("truncated", lang, n=len(fc["features"]))
-        return [dl.GeoJSON(id="cases", data=fc, hideout=hideout, pane="cases", pointToLayer=ns("casePoint"))], status
+            return ([] if key else no_update), "", None
+        children, status, new_key = cases_layers(engine, ui, bounds or approx_bounds(center, zoom), zoom)
+        # The first reported bounds usually match the layout's estimate: do not redraw the same features.
+        return (no_update if new_key == key else children), status, new_key
 
     # ------------------------------------------------------------ clicks -> side panel
 
@@ -538,9 +667,9 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
         return html.Div([html.H4(t("setback", lang) + " " + p["code"], id="detail-title"), _dl(rows),
                          html.H4(t("linked_cases", lang)), cases_list])
 
-    @app.callback(Output("detail", "children"), Input("ui", "data"))
+    @app.callback(Output("detail", "children"), Input("ui", "data"), prevent_initial_call=True)
     def detail_hint(ui):
-        return html.Div(t("details_hint", (ui or {}).get("lang", "zh")), className="cgzt-hint")
+        return detail_hint_panel((ui or {}).get("lang", "zh"))
 
     @app.callback(Output("map", "viewport"), Output("detail", "children", allow_duplicate=True),
                   Input("search-btn", "n_clicks"), Input("search", "n_submit"), State("search", "value"),

@@ -92,11 +92,26 @@ def _register_routes(server: Flask, engine: Engine) -> None:
         return Response(body, status=200, headers=headers, mimetype="application/x-protobuf")
 
 
+class _Dash(dash.Dash):
+    """Dash whose index page preloads what the first render will fetch (see map_page.preloads)."""
+
+    def interpolate_index(self, **kwargs):
+        from html import escape
+
+        from dashboard import map_page
+        links = "".join(
+            f'<link rel="preload" href="{escape(href)}" as="{kind}"'
+            f'{" crossorigin" if kind == "fetch" else ""}>'
+            for href, kind in map_page.preloads(self.engine, self.config.requests_pathname_prefix))
+        kwargs["metas"] = kwargs.get("metas", "") + links
+        return super().interpolate_index(**kwargs)
+
+
 def create_app(engine: Engine) -> dash.Dash:
     """The Dash app over one store; everything it serves (JS, CSS, icons) is local."""
     from dashboard import map_page
     server = Flask(__name__)
-    app = dash.Dash(
+    app = _Dash(
         __name__, server=server, assets_folder=str(ASSETS), update_title=None, serve_locally=True,
         compress=True, suppress_callback_exceptions=True, title="城管一张图",
     )

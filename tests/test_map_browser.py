@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import text
 
+from data.statuses import OPEN
 from tests.browser_fixtures import screenshot
 
 pytestmark = pytest.mark.browser
@@ -26,8 +27,7 @@ PANE_COUNTS_JS = """
 
 @pytest.fixture
 def base(db_kind, seeded_url, live_server):
-    if db_kind != "sqlite":
-        pytest.skip("the browser suite runs once, on SQLite; the server tests cover PostgreSQL")
+    """The real server over the seeded store of this run's database (SQLite and PostgreSQL alike)."""
     return live_server(seeded_url)
 
 
@@ -39,6 +39,14 @@ def expected(seeded_engine):
         return {"grids": q("SELECT count(*) FROM grids"),
                 "boundaries": 1 + q("SELECT count(*) FROM districts") + q("SELECT count(*) FROM streets"),
                 "setbacks": q("SELECT count(*) FROM setbacks"), "grid": grid}
+
+
+def grid_fill(page, code):
+    """The fill colour Leaflet gave one grid polygon (the style function's output, not a DOM node)."""
+    return page.evaluate("""(code) => { let c = null; window.__maps[0].eachLayer(l => {
+        if (l instanceof L.GeoJSON && l.options.pane === 'grids') l.eachLayer(f => {
+            if (f.feature.properties.code === code) c = [f.options.fillColor, f.options.fillOpacity]; }); });
+        return c; }""", code)
 
 
 def counts(page):
@@ -128,3 +136,30 @@ def test_english_switch(page, base, expected):
     page.click("#lang-btn")
     page.wait_for_function("() => document.querySelector('#t-title').innerText === '城管一张图'")
     assert "lang=zh" in page.evaluate("() => location.search")
+
+
+def test_grid_without_open_cases_is_zero_not_no_data(page, base, seeded_engine):
+    from layers.metrics import bands
+    with seeded_engine.connect() as conn:
+        statuses = "', '".join(OPEN)
+        idle = conn.execute(text(
+            f"SELECT code FROM grids WHERE code NOT IN (SELECT grid_code FROM cases WHERE status IN ('{statuses}')"
+            " AND grid_code IS NOT NULL) ORDER BY code LIMIT 1")).scalar()
+        busy = conn.execute(text(
+            f"SELECT grid_code FROM cases WHERE status IN ('{statuses}') GROUP BY grid_code ORDER BY count(*) DESC"
+            " LIMIT 1")).scalar()
+        never_due = conn.execute(text(
+            "SELECT code FROM grids WHERE code NOT IN (SELECT grid_code FROM cases WHERE deadline_at IS NOT NULL"
+            " AND grid_code IS NOT NULL) ORDER BY code LIMIT 1")).scalar()
+        n_grids = conn.execute(text("SELECT count(*) FROM grids")).scalar()
+    assert idle is not None, "the test store should have a grid with no open case"
+    zero_band = bands("open", "grid")[0][1]
+    page.goto(base + "/?layers=grids&metric=open")
+    wait_counts(page, {"grids": n_grids})
+    assert grid_fill(page, idle) == [zero_band, 0.7]  # the 0 band, drawn like any value (not the grey no-data)
+    assert grid_fill(page, busy)[0] != zero_band
+    # Rates keep "no data" where nothing was ever due: such a grid is grey, not the 0 % (red) band.
+    assert never_due is not None, "the test store should have a grid where no case ever had a deadline"
+    page.goto(base + "/?layers=grids&metric=close_rate")
+    wait_counts(page, {"grids": n_grids})
+    assert grid_fill(page, never_due) == ["#2a3442", 0.25]
