@@ -77,8 +77,10 @@
       boundaryEach: function (feature, layer, ctx) {
         var p = feature.properties, lang = hideout(ctx).lang;
         if (p.level === "city") { return; }
+        /* Below the area's centre, not on it: the cases layer puts its count circle (up to 56 px) there. */
         layer.bindTooltip(lang === "en" ? (p.name_en || p.name) : p.name,
-          { permanent: true, direction: "center", className: "cgzt-label cgzt-label-" + p.level, interactive: false });
+          { permanent: true, direction: "bottom", offset: L.point(0, 24),
+            className: "cgzt-label cgzt-label-" + p.level, interactive: false });
       },
       setbackStyle: function (feature, ctx) {
         var h = hideout(ctx), p = feature.properties, key;
@@ -102,7 +104,8 @@
         if (p.count !== undefined) {
           var n = p.count, size = Math.round(22 + Math.min(34, 5 * Math.sqrt(n)));
           var cls = "cgzt-agg" + (p.overdue > 0 ? " cgzt-agg-overdue" : "");
-          var icon = L.divIcon({ html: "<div><span>" + n + "</span>" + (p.overdue > 0 ? "<i>" + p.overdue + "</i>" : "") + "</div>",
+          var name = String(p.name || p.code || "").replace(/[<>&"]/g, "");
+          var icon = L.divIcon({ html: "<div title=\"" + name + "\"><span>" + n + "</span>" + (p.overdue > 0 ? "<i>" + p.overdue + "</i>" : "") + "</div>",
                                  className: cls, iconSize: L.point(size, size) });
           return L.marker(latlng, { icon: icon, pane: ctx && ctx.pane });
         }
