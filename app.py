@@ -23,8 +23,12 @@ def cmd_serve(args) -> int:
 
 
 def cmd_seed(args) -> int:
-    from data.demo.seed import seed
-    report = seed(_engine(), scale=args.scale, seed=args.seed, replace=args.replace, progress=print)
+    from data.demo.seed import StoreNotEmpty, seed
+    try:
+        report = seed(_engine(), scale=args.scale, seed=args.seed, replace=args.replace, progress=print)
+    except StoreNotEmpty as exc:
+        print(f"seed refused: {exc}", file=sys.stderr)
+        return 1
     print(report.table())
     return 0
 

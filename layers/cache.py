@@ -17,30 +17,19 @@ from datetime import datetime
 import geobuf
 import numpy as np
 import shapely
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from data import crs
 from data.store import meta
+from data.store.schema import LayerCache
 
 # Bump when a builder's output changes for the same data (new properties, other simplification).
 BUILD_REVISION = "3"
 VARIANTS = ("wgs84", "gcj02")
 
-_md = MetaData()
-layer_cache = Table(
-    "layer_cache", _md,
-    Column("name", String(32), primary_key=True),
-    Column("variant", String(16), primary_key=True),
-    Column("version", String(64), primary_key=True),
-    Column("etag", String(64), nullable=False),
-    Column("features", Integer, nullable=False),
-    Column("raw_bytes", Integer, nullable=False),
-    Column("body_gz", LargeBinary, nullable=False),
-    Column("built_at", DateTime, nullable=False),
-    Column("build_ms", Integer, nullable=False),
-)
+layer_cache = LayerCache.__table__
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ clients. Timestamps are China Standard Time (UTC+08:00, no DST) stored without z
 """
 from datetime import date, datetime
 
-from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from data.store.geometry import Geometry
@@ -210,7 +209,8 @@ class Case(Base):
               "class_code", "source_code", "department_code"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
         Index("ix_cases_street_reported", "street_code", "reported_at"),
-        Index("ix_cases_grid_reported", "grid_code", "reported_at"),
+        Index("ix_cases_grid_cover", "grid_code", "reported_at", "status", "deadline_at",
+              "class_code", "source_code", "department_code"),
         Index("ix_cases_department_status", "department_code", "status"),
         Index("ix_cases_lon_lat", "lon", "lat"),
         Index("ix_cases_updated", "updated_at"),
@@ -229,6 +229,20 @@ class CaseEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     department_code: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class LayerCache(Base):
+    """Built map layers (gzipped geobuf) per layer, variant and data version, shared by every worker."""
+    __tablename__ = "layer_cache"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    etag: Mapped[str] = mapped_column(String(64))
+    features: Mapped[int] = mapped_column(Integer)
+    raw_bytes: Mapped[int] = mapped_column(Integer)
+    body_gz: Mapped[bytes] = mapped_column(LargeBinary)
+    built_at: Mapped[datetime] = mapped_column(DateTime)
+    build_ms: Mapped[int] = mapped_column(Integer)
 
 
 class WorkCalendarDay(Base):
