@@ -13,6 +13,7 @@ Coordinates are WGS84/CGCS2000 like the store; a GCJ-02 basemap shifts them in t
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,8 @@ from data.statuses import OPEN, STATUSES
 from data.store import meta
 from data.store.schema import (CaseClass, CaseEvent, CaseSource, Community, Department, District, Grid,
                                Street)
-from layers.filters import Filters, cases, code_range, is_overdue, now_cst, pinned, where
+from layers.metrics import rollup
+from layers.filters import Filters, cases, code_range, is_open, is_overdue, now_cst, pinned, where
 
 ZOOM_STREET, ZOOM_GRID, ZOOM_CASES = 12, 14, 16
 CASE_CAP = 3000
@@ -90,42 +92,63 @@ def areas(conn, level: str) -> _Areas:
     return hit
 
 
-def _aggregate(conn, level: str, filters: Filters, now) -> dict[str, tuple[int, int, int]]:
-    """{code: (count, open, overdue)} of cases reported in the period, one GROUP BY on grid_code prefixes."""
+_agg_memo: dict = {}
+AGG_TTL_S = 5.0
+
+
+def _aggregate(conn, level: str, filters: Filters, now, cache: bool = True) -> dict[str, tuple[int, int, int]]:
+    """{code: (count, open, overdue)} of cases reported in the period: one GROUP BY grid_code, rolled up.
+
+    The SQL does not depend on the bbox (areas are clipped in Python), so pans at one zoom level reuse
+    the result: memoised per (store, level, filters, cases data version) for AGG_TTL_S seconds, which
+    also bounds how stale "overdue now" can get when a writer does not bump the cases version.
+    """
+    key = None
+    if cache:
+        key = (str(conn.engine.url), level, filters, meta.get(conn, "version:cases"), now if now else None)
+        hit = _agg_memo.get(key)
+        if hit is not None and time.monotonic() - hit[0] < AGG_TTL_S:
+            return hit[1]
+    now = now or now_cst()
     c = cases.c
     n = {"district": 6, "street": 9, "grid": 15}[level]
-    code = (c.grid_code if n == 15 else func.substr(c.grid_code, 1, n)).label("code")
+    code = c.grid_code
     q = (select(code, func.count(),
-                func.sum(case((c.status.in_(OPEN), 1), else_=0)),
-                func.sum(case((is_overdue(cases, now), 1), else_=0)))
+                func.count().filter(is_open(cases, seek=False)),
+                func.count().filter(is_overdue(cases, now, seek=False)))
          .where(*where(filters, period="reported", now=now)).group_by(code))
-    q = pinned(q, "ix_cases_reported_cover")
-    return {k: (int(a), int(b or 0), int(d or 0)) for k, a, b, d in conn.execute(q)}
+    q = pinned(q, "ix_cases_grid_cover")
+    out = rollup(conn.execute(q), n, 3)
+    if key is not None:
+        if len(_agg_memo) > 256:
+            _agg_memo.clear()
+        _agg_memo[key] = (time.monotonic(), out)
+    return out
 
 
-def view(conn, zoom: int, bbox, filters: Filters, now=None, cap: int = CASE_CAP) -> dict:
+def view(conn, zoom: int, bbox, filters: Filters, now=None, cap: int = CASE_CAP, cache: bool = True) -> dict:
     """GeoJSON FeatureCollection for the viewport: aggregates below zoom 16, capped cases from 16.
 
     bbox = (west, south, east, north) in degrees. The collection carries level, zoom and, for cases,
     total (all matching cases in the bbox) and truncated (more than `cap`, the newest `cap` are sent).
     Aggregate features: Point at the area's label point, properties level, code, name, count (reported
     in the period), open, overdue (of those, open / overdue now); areas in view with no case are sent
-    with zeros so the map can label them. Case features: id, code, status, major_code, class_code,
+    with zeros so the map can label them (aggregates are memoised for a few seconds, see _aggregate;
+    cache=False forces the query). Case features: id, code, status, major_code, class_code,
     overdue, priority, reported_at.
     """
     west, south, east, north = (float(v) for v in bbox)
     if not (west < east and south < north):
         raise ValueError(f"bbox must be (west, south, east, north) with west < east, south < north: {bbox}")
-    now = now or now_cst()
     level = level_for_zoom(int(zoom))
     if level == "case":
-        return _cases_in_bbox(conn, (west, south, east, north), filters, now, cap, int(zoom))
+        return _cases_in_bbox(conn, (west, south, east, north), filters, now or now_cst(), cap, int(zoom))
     a = areas(conn, level)
     inside = ((a.bbox[:, 0] <= east) & (a.bbox[:, 2] >= west) & (a.bbox[:, 1] <= north) & (a.bbox[:, 3] >= south))
     if filters.area and len(a.codes):
         # A selected street shows its own grids only; a selected district its streets.
         inside &= np.array([str(c).startswith(filters.area) or filters.area.startswith(str(c)) for c in a.codes])
-    agg = _aggregate(conn, level, filters, now) if inside.any() else {}
+    agg = _aggregate(conn, level, filters, now, cache) if inside.any() else {}
     features = []
     for i in np.flatnonzero(inside):
         code = str(a.codes[i])

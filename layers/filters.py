@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import and_, select
 
 from data import codes
-from data.statuses import OPEN, STATUSES
+from data.statuses import OPEN, STATUSES, TERMINAL
 from data.store.schema import Case, CaseClass
 
 cases = Case.__table__
@@ -36,9 +36,9 @@ if SQLiteCompiler.get_from_hint_text.__qualname__.startswith("SQLCompiler"):
 def pinned(query, index: str, table=None):
     """Make SQLite use `index` for `table` (INDEXED BY); PostgreSQL plans on its own.
 
-    Why: with these skewed columns SQLite's planner, even after ANALYZE, picks ix_cases_grid_reported
-    for GROUP BY grid_code and visits the table for every case (1.6-1.9 s instead of ~20 ms, see
-    docs/query-plans.md). Each query here has a range on the pinned index's leading column, so the pin
+    Why: at 1M cases SQLite's planner, even after ANALYZE, picked a non-covering (grid_code, reported_at)
+    index for GROUP BY grid_code and visited the table for every case, or scanned all of it for "open
+    now" (docs/query-plans.md). Each query here has a range on the pinned index's leading column, so the pin
     can never make a statement unpreparable.
     """
     return query.with_hint(cases if table is None else table, f"INDEXED BY {index}", "sqlite")
@@ -231,10 +231,17 @@ def _parse_dt(name, s: str) -> datetime:
     return d
 
 
-def is_overdue(table=cases, now: datetime | None = None):
+def is_open(table=cases, seek: bool = True):
+    """Open now. seek=True: IN (open statuses), which an index on status can seek; seek=False: NOT IN
+    (the two terminal ones), the same rows for a valid status but two comparisons per row inside
+    aggregates instead of nine."""
+    return table.c.status.in_(OPEN) if seek else table.c.status.not_in(TERMINAL)
+
+
+def is_overdue(table=cases, now: datetime | None = None, seek: bool = True):
     """Open and past its deadline at `now`: the one definition of 超期 used by filters, metrics and the map."""
     now = now or now_cst()
-    return and_(table.c.status.in_(OPEN), table.c.deadline_at < now)
+    return and_(is_open(table, seek), table.c.deadline_at < now)
 
 
 def where(filters: Filters, table=cases, *, period: str | None = "reported", now: datetime | None = None) -> list:
@@ -272,4 +279,4 @@ def where(filters: Filters, table=cases, *, period: str | None = "reported", now
     return out
 
 
-__all__ = ["Filters", "where", "is_overdue", "code_range", "now_cst", "cases"]
+__all__ = ["Filters", "where", "is_open", "is_overdue", "pinned", "code_range", "now_cst", "cases"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 
 from data.codes import LENGTHS, LEVELS
 from data.statuses import OPEN, REGISTERED_STAGES
@@ -38,12 +38,23 @@ METRICS = ("open", "overdue", "period", "close_rate", "ontime_rate")
 RATES = ("close_rate", "ontime_rate")
 
 
-def _code_col(level: str, table=cases):
+def _length(level: str) -> int:
     if level not in LENGTHS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-    if level == "grid":
-        return table.c.grid_code
-    return func.substr(table.c.grid_code, 1, LENGTHS[level])
+    return LENGTHS[level]
+
+
+def rollup(rows, n: int, width: int):
+    """Sum per-grid tuples into their n-character parent codes (grid codes start with their parents').
+
+    Why in Python: SQL groups by grid_code in index order (no sort); 6.5k rows add up here in ~2 ms.
+    """
+    out: dict[str, list] = {}
+    for code, *vals in rows:
+        acc = out.setdefault(code[:n], [0] * width)
+        for i, v in enumerate(vals):
+            acc[i] += int(v or 0)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def counts(conn, metric: str, level: str, filters: Filters, now: datetime | None = None) -> dict[str, tuple[int, int]]:
@@ -52,8 +63,9 @@ def counts(conn, metric: str, level: str, filters: Filters, now: datetime | None
     Exposed so tables and KPIs can show "911 / 972" beside the rate; areas with no rows are absent.
     """
     now = now or now_cst()
-    code = _code_col(level).label("code")
+    n = _length(level)
     c = cases.c
+    code = c.grid_code
     if metric in ("open", "overdue", "period"):
         if metric == "open":
             cond = where(filters, period=None, now=now) + [c.status.in_(OPEN)]
@@ -61,18 +73,18 @@ def counts(conn, metric: str, level: str, filters: Filters, now: datetime | None
             cond = where(filters, period=None, now=now) + [is_overdue(cases, now)]
         else:
             cond = where(filters, period="reported", now=now)
-        index = "ix_cases_reported_cover" if metric == "period" else "ix_cases_status_cover"
+        index = "ix_cases_grid_cover" if metric == "period" else "ix_cases_status_cover"
         q = pinned(select(code, func.count()).where(*cond).group_by(code), index)
-        return {k: (int(n), 1) for k, n in conn.execute(q)}
+        return {k: (v[0], 1) for k, v in rollup(conn.execute(q), n, 1).items()}
     if metric in RATES:
         cond = where(filters, period="deadline", now=now) + [
             c.registered_at.is_not(None), c.status.in_(REGISTERED_STAGES)]
         closed = and_(c.status == "closed", c.closed_at < filters.end)
         if metric == "ontime_rate":
             closed = and_(closed, c.closed_at <= c.deadline_at)
-        q = pinned(select(code, func.sum(case((closed, 1), else_=0)), func.count())
+        q = pinned(select(code, func.count().filter(closed), func.count())
                    .where(*cond).group_by(code), "ix_cases_deadline_cover")
-        return {k: (int(num), int(den)) for k, num, den in conn.execute(q)}
+        return rollup(conn.execute(q), n, 2)
     raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
 
 

@@ -411,3 +411,20 @@ def test_seeded_store_matches_direct_sql(seeded_engine):
         assert d["code"] == df.code.iloc[0]
         n_events = conn.execute(text("SELECT COUNT(*) FROM case_events WHERE case_id = :i"), {"i": one}).scalar()
         assert len(d["timeline"]) == n_events
+
+
+def test_view_memo_follows_the_cases_version(world):
+    from data.store import meta
+    g = "330203001001001"
+    bbox = (121.49, 29.79, 121.55, 29.82)
+    with world.begin() as conn:
+        load_frame(conn, "cases", _frame([_case(1, g, "handling", DEC.start + timedelta(days=1))]))
+        meta.bump(conn, "cases")
+    with world.connect() as conn:
+        first = {f["properties"]["code"]: f["properties"]["count"] for f in lc.view(conn, 15, bbox, DEC)["features"]}
+    with world.begin() as conn:
+        load_frame(conn, "cases", _frame([_case(2, g, "handling", DEC.start + timedelta(days=2))]))
+        meta.bump(conn, "cases")
+    with world.connect() as conn:
+        second = {f["properties"]["code"]: f["properties"]["count"] for f in lc.view(conn, 15, bbox, DEC)["features"]}
+    assert first[g] == 1 and second[g] == 2
