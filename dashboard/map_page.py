@@ -198,21 +198,30 @@ def request_ui() -> dict:
 
 
 def _layout(engine):
+    import logging
+
     from sqlalchemy.exc import SQLAlchemyError
+    log = logging.getLogger(__name__)
     ui = request_ui()
     extent = initial_extent(data_bounds(engine))
+    status, key = "", None
     try:
         with engine.connect() as conn:
             versions = cache.versions_all(conn)
         groups = {"base": basemap_layers(ui), "boundaries": boundaries_layers(ui, versions),
                   "grids": grids_layers(engine, ui, versions), "berths": berths_layers(ui, versions),
                   "setbacks": setbacks_layers(ui, versions, extent["zoom"])}
-        groups["cases"], status, key = cases_layers(engine, ui, approx_bounds(extent["center"], extent["zoom"]),
-                                                    extent["zoom"])
         store = ui
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         # The store is down: render the frame and let the callbacks (ui=None) fill it when it is back.
-        groups, store, status, key = {}, None, "", None
+        log.warning("map layout without layers (store unreadable): %s", str(exc).splitlines()[0][:300])
+        groups, store = {}, None
+    if store is not None:
+        try:
+            groups["cases"], status, key = cases_layers(
+                engine, ui, approx_bounds(extent["center"], extent["zoom"]), extent["zoom"])
+        except SQLAlchemyError as exc:  # the static layers still show; the cases callback retries on a move
+            log.warning("map layout without cases: %s", str(exc).splitlines()[0][:300])
     c = chrome_values(engine, ui["lang"])
     return html.Div(id="app-root", children=[
         dcc.Location(id="url", refresh=False),
