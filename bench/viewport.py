@@ -48,12 +48,16 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
+CPU = []  # this process's CPU ms per call: the in-process SQLite work, whatever else the machine runs
+
+
 def timed(fn, n=1):
     out = []
     for _ in range(n):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         r = fn()
         out.append((time.perf_counter() - t) * 1000)
+        CPU.append((time.process_time() - c) * 1000)
     return out, r
 
 
@@ -123,12 +127,14 @@ def main(argv=None):
 
     rng = random.Random(7)
     rows = []
+    cpu_of = {}
     with engine.connect() as conn:
         t, _ = timed(lambda: [lc.areas(conn, lv) for lv in ("district", "street", "grid")])
         print(f"area label points, first call (once per boundaries version): {t[0]:.0f} ms")
         for fname, f in fs.items():
             for z in ZOOMS:
                 ms, warm, feats, trunc = [], [], [], 0
+                CPU.clear()
                 for _ in range(args.n):
                     lon, lat = rng.choice(centres)
                     bb = bbox_at(lon, lat, z)
@@ -140,11 +146,14 @@ def main(argv=None):
                         lon, lat = rng.choice(centres)
                         warm.append(timed(lambda: lc.view(conn, z, bbox_at(lon, lat, z), f, now=now))[0][0])
                 rows.append(("view", f"z{z} {fc['level']}", fname, ms, max(feats), trunc))
+                cpu_of[len(rows) - 1] = CPU[0::2] if warm else list(CPU)  # cold calls only
                 if warm:
                     rows.append(("view, pan (memo)", f"z{z} {fc['level']}", fname, warm, None, 0))
             for metric in metrics.METRICS:
+                CPU.clear()
                 ms, _ = timed(lambda: metrics.grid_metric(conn, metric, f, now=now), n=max(5, args.n // 4))
                 rows.append(("grid_metric", metric, fname, ms, None, 0))
+                cpu_of[len(rows) - 1] = list(CPU)
         ms, _ = timed(lambda: metrics.berth_occupancy(conn, "grid"), n=10)
         rows.append(("berth_occupancy", "grid", "-", ms, None, 0))
         ids = [r[0] for r in conn.execute(text("SELECT id FROM cases ORDER BY id LIMIT 50 OFFSET :o"),
@@ -168,11 +177,12 @@ def main(argv=None):
                 ms, _ = timed(lambda: pandas_baseline(df, metric, fs[fname], now), n=5)
                 rows.append(("pandas baseline", metric, fname, ms, None, 0))
 
-    print(f"\n| {kind} | what | filter | n | median ms | p95 ms | max features | truncated |")
-    print("|---|---|---|---|---|---|---|---|")
-    for op, what, fname, ms, feats, trunc in rows:
+    print(f"\n| {kind} | what | filter | n | median ms | p95 ms | max features | truncated | client CPU median ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for i, (op, what, fname, ms, feats, trunc) in enumerate(rows):
+        cpu = cpu_of.get(i)
         print(f"| {op} | {what} | {fname} | {len(ms)} | {statistics.median(ms):.1f} | {pct(ms, .95):.1f} | "
-              f"{'' if feats is None else feats} | {trunc or ''} |")
+              f"{'' if feats is None else feats} | {trunc or ''} | {'' if not cpu else f'{statistics.median(cpu):.1f}'} |")
     worst = max(pct(ms, .95) for op, *_x, ms, _f, _t in [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
                 if op in ("view", "grid_metric"))
     print(f"load average at the end: {__import__('os').getloadavg()[0]:.1f}")

@@ -25,7 +25,7 @@ from data.store import meta
 from data.store.schema import (CaseClass, CaseEvent, CaseSource, Community, Department, District, Grid,
                                Street)
 from layers.metrics import rollup
-from layers.filters import Filters, cases, code_range, is_open, is_overdue, now_cst, pinned, where
+from layers.filters import Filters, cases, code_range, is_open, is_overdue, now_cst, period_index, pinned, where
 
 ZOOM_STREET, ZOOM_GRID, ZOOM_CASES = 12, 14, 16
 CASE_CAP = 3000
@@ -117,7 +117,7 @@ def _aggregate(conn, level: str, filters: Filters, now, cache: bool = True) -> d
                 func.count().filter(is_open(cases, seek=False)),
                 func.count().filter(is_overdue(cases, now, seek=False)))
          .where(*where(filters, period="reported", now=now)).group_by(code))
-    q = pinned(q, "ix_cases_grid_cover")
+    q = pinned(q, period_index(filters))
     out = rollup(conn.execute(q), n, 3)
     if key is not None:
         if len(_agg_memo) > 256:

@@ -33,6 +33,16 @@ if SQLiteCompiler.get_from_hint_text.__qualname__.startswith("SQLCompiler"):
     SQLiteCompiler.get_from_hint_text = _sqlite_from_hints
 
 
+def period_index(filters: "Filters") -> str:
+    """The covering index that serves "reported in the period" GROUP BY grid_code best on SQLite.
+
+    City-wide or one street: ix_cases_grid_cover, already grouped (a skip-scan per grid, or the street's
+    short range): no sort. One district: ix_cases_reported_cover, because the grid-led index would read
+    the district's whole history (~100k rows) where the period holds ~9k to sort.
+    """
+    return "ix_cases_reported_cover" if filters.district and not filters.street else "ix_cases_grid_cover"
+
+
 def pinned(query, index: str, table=None):
     """Make SQLite use `index` for `table` (INDEXED BY); PostgreSQL plans on its own.
 
@@ -279,4 +289,4 @@ def where(filters: Filters, table=cases, *, period: str | None = "reported", now
     return out
 
 
-__all__ = ["Filters", "where", "is_open", "is_overdue", "pinned", "code_range", "now_cst", "cases"]
+__all__ = ["Filters", "where", "is_open", "is_overdue", "pinned", "period_index", "code_range", "now_cst", "cases"]

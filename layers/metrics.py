@@ -32,7 +32,7 @@ from sqlalchemy import and_, func, select
 from data.codes import LENGTHS, LEVELS
 from data.statuses import OPEN, REGISTERED_STAGES
 from data.store.schema import Berth
-from layers.filters import Filters, cases, code_range, is_overdue, now_cst, pinned, where
+from layers.filters import Filters, cases, code_range, is_overdue, now_cst, period_index, pinned, where
 
 METRICS = ("open", "overdue", "period", "close_rate", "ontime_rate")
 RATES = ("close_rate", "ontime_rate")
@@ -73,7 +73,7 @@ def counts(conn, metric: str, level: str, filters: Filters, now: datetime | None
             cond = where(filters, period=None, now=now) + [is_overdue(cases, now)]
         else:
             cond = where(filters, period="reported", now=now)
-        index = "ix_cases_grid_cover" if metric == "period" else "ix_cases_status_cover"
+        index = period_index(filters) if metric == "period" else "ix_cases_status_cover"
         q = pinned(select(code, func.count()).where(*cond).group_by(code), index)
         return {k: (v[0], 1) for k, v in rollup(conn.execute(q), n, 1).items()}
     if metric in RATES:
