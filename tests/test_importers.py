@@ -422,3 +422,15 @@ def test_seeded_city_grids_round_trip_through_a_4549_geopackage(seeded_engine, p
         return shapely.transform(g, lambda xy: np.column_stack(TO_4549.transform(xy[:, 0], xy[:, 1])))
     worst = max(shapely.hausdorff_distance(gk(g), gk(got[code])) for code, g in zip(src["code"], src["geom"]))
     assert worst < 0.5, f"worst Hausdorff distance {worst:.3f} m"
+
+
+def test_case_status_needs_its_stage_times(with_grids, tmp_path):
+    engine, grids = with_grids
+    frame = ff.cases_frame(grids, 5)
+    frame.loc[2, "status"] = "结案"          # closed, by its Chinese name, but no closed_at
+    frame.loc[3, "registered_at"] = None     # registered without a registration time
+    with pytest.raises(ImportRejected) as exc:
+        import_file(engine, "cases", ff.write_csv(frame, tmp_path / "c.csv"))
+    msg = str(exc.value)
+    assert "row 3: a closed case needs closed_at" in msg and "row 4: a registered case" in msg, msg
+    assert count(engine, Case) == 0

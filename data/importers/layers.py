@@ -15,10 +15,10 @@ from data.importers.common import (check_extent, check_lengths, check_points, ch
                                    vocabulary)
 from data.importers.errors import ImportRejected
 from data.locate import Locator
-from data.statuses import (BERTH_STATES, BERTH_TYPES, PRIORITIES, SETBACK_MODES, SETBACK_USES, STATUSES,
+from data.statuses import (BERTH_STATES, BERTH_TYPES, REGISTERED_STAGES, SETBACK_MODES, SETBACK_USES, STATUSES,
                            VEHICLES)
 from data.store.bulk import load_frame, reset_sequences
-from data.store.schema import (Berth, BerthSession, Case, CaseClass, Community, Department, District, Grid,
+from data.store.schema import (Berth, BerthSession, Case, CaseClass, Community, District, Grid,
                                Setback, Street)
 
 PRIORITY_VOCAB = {"normal": ("普通", "Normal"), "urgent": ("紧急", "Urgent")}
@@ -353,6 +353,11 @@ def cases(conn, src, geoms, crs_label, replace, problems, result):
         problems.add((v < reported).to_numpy(), f"{s} is earlier than reported_at")
     status = vocabulary(problems, text(attrs, "status"), STATUS_VOCAB, "status", "reported")
     priority = vocabulary(problems, text(attrs, "priority"), PRIORITY_VOCAB, "priority", "normal")
+    # Indicators count registered cases by registered_at and closures by closed_at: both must be there.
+    problems.add(status.isin(REGISTERED_STAGES).to_numpy() & stages["registered_at"].isna().to_numpy(),
+                 "a registered case (status past 'reported') needs registered_at")
+    problems.add((status == "closed").to_numpy() & stages["closed_at"].isna().to_numpy(),
+                 "a closed case needs closed_at")
     dept = text(attrs, "department_code")
     frame = pd.DataFrame({"code": codes, "source_code": srcs, "class_code": cls,
                           "description": text(attrs, "description"), "address": text(attrs, "address"),
