@@ -98,11 +98,13 @@ def run(db: str, scale: str, seed_no: int) -> bool:
     engine = make_engine(url)
     try:
         upgrade(engine)
-        t0 = time.perf_counter()
+        t0, c0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()[0]
         report = seed(engine, scale=scale, seed=seed_no)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(report.table())
-        print(f"wall seconds (seed call): {wall:.1f}")
+        # On a shared machine wall time says little alone: show this process's CPU and the load around it.
+        print(f"wall seconds (seed call): {wall:.1f}; CPU seconds of this process: {cpu:.1f}; "
+              f"load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
         problems = checks(engine, scale)
         rates = baseline(engine)
         for k, v in rates.items():

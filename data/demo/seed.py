@@ -132,6 +132,23 @@ def generate(scale: str, seed: int, now: datetime, progress=None) -> tuple[dict,
     return frames, phases
 
 
+def _secondary_indexes(conn, table: str) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of a table's indexes that back no constraint, as the database has them.
+
+    Read from the catalogue rather than the models so PostGIS GiST indexes made by the migration are
+    included too; all DDL here is transactional on both databases, so a failed seed restores them.
+    """
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                                    "AND sql IS NOT NULL", (table,)).all()
+    else:
+        rows = conn.exec_driver_sql(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = %s::regclass AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)", (table,)).all()
+    return [(n, ddl) for n, ddl in rows]
+
+
 def _has_data(conn) -> dict:
     out = {}
     for t in DATA_TABLES:
@@ -173,12 +190,12 @@ def seed(engine: Engine, scale: str, seed: int = 20261122, replace: bool = False
         for t, df in frames.items():
             t0 = time.perf_counter()
             # Secondary indexes built once after the load cost a fraction of keeping them up row by row.
-            indexes = list(Base.metadata.tables[t].indexes) if t in BIG_TABLES else []
-            for ix in indexes:
-                ix.drop(conn)
+            indexes = _secondary_indexes(conn, t) if t in BIG_TABLES else []
+            for name, _ in indexes:
+                conn.exec_driver_sql(f'DROP INDEX "{name}"')
             report.rows[t] = load_frame(conn, t, df)
-            for ix in indexes:
-                ix.create(conn)
+            for _, ddl in indexes:
+                conn.exec_driver_sql(ddl)
             report.seconds[t] = time.perf_counter() - t0
             say(f"loaded {t}: {report.rows[t]:,} rows in {report.seconds[t]:.2f} s")
             if t == "grids":
