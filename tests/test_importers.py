@@ -434,3 +434,22 @@ def test_case_status_needs_its_stage_times(with_grids, tmp_path):
     msg = str(exc.value)
     assert "row 3: a closed case needs closed_at" in msg and "row 4: a registered case" in msg, msg
     assert count(engine, Case) == 0
+
+
+def test_cases_in_a_setback_link_to_it_and_go_to_its_manager(with_grids, tmp_path):
+    engine, grids = with_grids
+    cell = grids.geometry.iloc[0]
+    strip = cell.buffer(-1e-4)
+    frame = gpd.GeoDataFrame({"code": ["TH0200"], "owner": ["业主"], "manager": ["测试街道"],
+                              "manager_department_code": [f"{ff.STREET}JD"]}, geometry=[strip], crs="EPSG:4326")
+    import_file(engine, "setbacks", ff.write(frame, tmp_path / "s.geojson"))
+    cases = ff.cases_frame(grids, 3)
+    cases["class_code"] = "E0104"  # 乱堆物堆料: a setback class, routed to enforcement by default
+    cases.loc[0, "geometry"] = strip.centroid
+    cases.loc[1, "geometry"] = grids.geometry.iloc[7].centroid
+    import_file(engine, "cases", ff.write(cases, tmp_path / "c.gpkg"))
+    with engine.connect() as c:
+        got = {r.code: r for r in c.execute(select(Case.code, Case.setback_id, Case.department_code))}
+        sid = c.execute(select(Setback.id)).scalar()
+    assert (got["C00000000"].setback_id, got["C00000000"].department_code) == (sid, f"{ff.STREET}JD")
+    assert (got["C00000001"].setback_id, got["C00000001"].department_code) == (None, "330203ZF")

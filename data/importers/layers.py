@@ -321,6 +321,26 @@ def _reserve_ids(conn, n: int) -> np.ndarray:
     return np.arange(start, start + n, dtype=np.int64)
 
 
+def _setbacks_of(conn, frame: pd.DataFrame, eligible: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """Setback id and manager department for cases of setback classes whose point lies in a setback."""
+    ids = pd.Series(pd.array([pd.NA] * len(frame), dtype="Int64"), index=frame.index)
+    depts = pd.Series(np.full(len(frame), None, dtype=object), index=frame.index, dtype=object)
+    if not eligible.any():
+        return ids, depts
+    rows = conn.execute(select(Setback.id, Setback.manager_department_code, Setback.geom)).all()
+    if not rows:
+        return ids, depts
+    tree = shapely.STRtree(np.array([r[2] for r in rows], dtype=object))
+    cand = np.flatnonzero(eligible)
+    pts = shapely.points(frame["lon"].to_numpy()[cand], frame["lat"].to_numpy()[cand])
+    pi, si = tree.query(pts, predicate="within")
+    first = np.unique(pi, return_index=True)[1]
+    pi, si = pi[first], si[first]
+    ids.iloc[cand[pi]] = np.array([rows[i][0] for i in si], dtype=np.int64)
+    depts.iloc[cand[pi]] = np.array([rows[i][1] for i in si], dtype=object)
+    return ids, depts
+
+
 def cases(conn, src, geoms, crs_label, replace, problems, result):
     path, attrs = src.path, src.attrs
     require_columns(path, attrs, ["code", "class_code", "source_code", "reported_at"], "cases")
@@ -332,8 +352,9 @@ def cases(conn, src, geoms, crs_label, replace, problems, result):
 
     classes = pd.DataFrame(conn.execute(select(CaseClass.code, CaseClass.kind, CaseClass.major_code,
                                                CaseClass.limit_value, CaseClass.limit_unit,
-                                               CaseClass.department_kind)).all(),
-                           columns=["code", "kind", "major_code", "limit_value", "limit_unit", "department_kind"])
+                                               CaseClass.department_kind, CaseClass.in_setback)).all(),
+                           columns=["code", "kind", "major_code", "limit_value", "limit_unit", "department_kind",
+                                    "in_setback"])
     if classes.empty:
         raise ImportRejected(f"{path}: the store has no case classes; seed the store first")
     classes = classes.set_index("code")
@@ -376,6 +397,10 @@ def cases(conn, src, geoms, crs_label, replace, problems, result):
     cinfo = classes.reindex(cls.to_numpy(object))
     frame["kind"] = cinfo["kind"].to_numpy(object)
     frame["major_code"] = cinfo["major_code"].to_numpy(object)
+    setback_id, setback_dept = _setbacks_of(conn, frame, cinfo["in_setback"].fillna(False).to_numpy(bool))
+    frame["setback_id"] = setback_id
+    # A case in a setback strip goes to whoever holds its management right (三权分置), when known.
+    dept = dept.where(dept.notna(), setback_dept)
     # Routing default, asked once per (kind, district[, street]) rather than once per row.
     route = pd.DataFrame({"k": cinfo["department_kind"].to_numpy(object), "d": frame["district_code"],
                           "s": frame["street_code"]})
