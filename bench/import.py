@@ -10,6 +10,7 @@ in turn; it runs on a sample because at its speed the full file would take hours
 """
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -155,6 +156,7 @@ def main(argv=None) -> int:
                     c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 admin.dispose()
 
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"{'database':<11}{'layer':<8}{'source':<12}{'rows':>9}{'seconds':>9}{'rows/s':>10}  vectorised vs naive")
     for kind, layer, fmt, n, secs, rate, note in rows:
         print(f"{kind:<11}{layer:<8}{fmt:<12}{n:>9,}{secs:>9.2f}{rate:>10,.0f}  {note}")
