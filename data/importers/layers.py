@@ -290,11 +290,7 @@ def setbacks(conn, src, geoms, crs_label, replace, problems, result):
         _replace_guard(conn, path, "setbacks", select(func.count()).select_from(Case).where(Case.setback_id.is_not(None)),
                        "cases are linked to setbacks")
         _delete_all(conn, Setback.__table__, result)
-    # Core executemany, not COPY: an empty permitted_uses must stay '' (COPY CSV reads it as NULL) and
-    # setback layers are thousands of rows, not millions.
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    conn.execute(Setback.__table__.insert(), records)
-    result.rows = len(records)
+    result.rows = load_frame(conn, "setbacks", frame)
 
 
 # --- cases ------------------------------------------------------------------------------------------

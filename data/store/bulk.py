@@ -62,12 +62,13 @@ def load_frame(conn: Connection, table_name: str, df: pd.DataFrame) -> int:
 
 def _copy(conn: Connection, table_name: str, cols: list[str], part: pd.DataFrame) -> None:
     buf = io.StringIO()
-    part.to_csv(buf, index=False, header=False, na_rep="")
+    # An explicit NULL marker: with COPY's default, an empty string would come back as NULL.
+    part.to_csv(buf, index=False, header=False, na_rep=r"\N")
     raw = conn.connection.driver_connection
     with raw.cursor() as cur:
         # Quoted: setbacks has a column named "user", a reserved word in PostgreSQL.
         quoted = ", ".join(f'"{c}"' for c in cols)
-        with cur.copy(f"COPY {table_name} ({quoted}) FROM STDIN WITH (FORMAT csv)") as cp:
+        with cur.copy(f"COPY {table_name} ({quoted}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
             cp.write(buf.getvalue())
 
 
