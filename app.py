@@ -10,10 +10,14 @@ import sys
 
 
 def _engine():
+    """The store, migrated, with the real district outlines and reference tables every store starts with."""
+    from data.boundaries import ensure_districts
     from data.store import make_engine
     from data.store.migrate import upgrade
     engine = make_engine()
     upgrade(engine)
+    with engine.begin() as conn:
+        ensure_districts(conn)
     return engine
 
 

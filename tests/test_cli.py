@@ -79,3 +79,26 @@ def test_seed_refuses_a_store_that_holds_data_without_replace(seeded_url):
     assert r.returncode != 0, f"seed over a non-empty store succeeded:\n{r.stdout}"
     assert "--replace" in r.stderr, f"the refusal should say how to go on (--replace):\n{r.stderr}"
     assert "Traceback" not in r.stderr, f"a refusal is a message, not a traceback:\n{r.stderr}"
+
+
+def test_never_seeded_store_takes_a_grid_import(tmp_path):
+    """A city's own store starts with the real district outlines, so its grids import without demo data."""
+    import subprocess
+    import sys
+
+    import geopandas as gpd
+    import shapely
+    from sqlalchemy import create_engine, text
+
+    db = tmp_path / "city.sqlite"
+    env = {**__import__("os").environ, "DATABASE_URL": f"sqlite:///{db}"}
+    gpkg = tmp_path / "grids.gpkg"
+    gpd.GeoDataFrame({"code": ["330203001001001"], "street_name": ["鼓楼街道"]},
+                     geometry=[shapely.box(121.545, 29.870, 121.548, 29.873)], crs=4326).to_crs(4549).to_file(gpkg)
+    run = subprocess.run([sys.executable, "app.py", "import", "grids", str(gpkg)], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    with create_engine(f"sqlite:///{db}").connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM districts")).scalar() == 10
+        assert conn.execute(text("SELECT street_code FROM grids")).scalar() == "330203001"
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'demo'")).scalar() is None

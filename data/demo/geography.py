@@ -6,19 +6,17 @@ what the scale asks. Streets and communities are k-means groups of neighbouring 
 is the union of their grids, so the code hierarchy and the geometry nest exactly. The Voronoi edges are
 kept: they serve as the street network for berths and setbacks.
 """
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
 
-from data.crs import area_m2, gcj02_to_wgs84, transform_geometries
+from data.boundaries import load_districts
+from data.crs import area_m2
 from data.demo import names
 from data.demo.frame import geoms_to_deg, geoms_to_m, multipolygons, to_m
 
-BOUNDARIES = Path(__file__).resolve().parents[1] / "boundaries" / "districts-330200.geojson"
 GRID_AREA_M2 = 766e6 / 6535
 
 
@@ -35,19 +33,6 @@ def bbox_columns(df: pd.DataFrame) -> pd.DataFrame:
     b = shapely.bounds(np.asarray(df["geom"], dtype=object))
     df["minx"], df["miny"], df["maxx"], df["maxy"] = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     return df
-
-
-def load_districts() -> pd.DataFrame:
-    """All 10 real outlines, converted from Amap's GCJ-02 to the stored WGS84."""
-    fc = json.loads(BOUNDARIES.read_text(encoding="utf-8"))
-    rows = [(f["properties"]["adcode"], f["properties"]["name"], shapely.geometry.shape(f["geometry"]))
-            for f in fc["features"]]
-    df = pd.DataFrame(rows, columns=["code", "name", "geom"])
-    geoms = transform_geometries(np.asarray(df["geom"], dtype=object), gcj02_to_wgs84)
-    df["geom"] = multipolygons(shapely.make_valid(geoms))
-    df["name_en"] = [names.DISTRICTS[c][0] for c in df["code"]]
-    df["area_m2"] = area_m2(np.asarray(df["geom"], dtype=object))
-    return bbox_columns(df.sort_values("code").reset_index(drop=True))
 
 
 def _core(outline_m, cx, cy, target_m2, rng):

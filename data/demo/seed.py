@@ -152,7 +152,8 @@ def _secondary_indexes(conn, table: str) -> list[tuple[str, str]]:
 def _has_data(conn) -> dict:
     out = {}
     for t in DATA_TABLES:
-        if t == "departments":
+        # Departments and the real district outlines are what every store starts with, not data.
+        if t in ("departments", "districts"):
             continue
         n = conn.execute(select(func.count()).select_from(Base.metadata.tables[t])).scalar()
         if n:
@@ -186,6 +187,7 @@ def seed(engine: Engine, scale: str, seed: int = 20261122, replace: bool = False
             found = _has_data(conn)
             if found:
                 raise StoreNotEmpty(f"the store already holds data ({', '.join(found)}); use replace=True")
+            conn.execute(Base.metadata.tables["districts"].delete())
         report.phases["empty tables"] = time.perf_counter() - t0
         for t, df in frames.items():
             t0 = time.perf_counter()
