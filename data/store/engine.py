@@ -39,7 +39,10 @@ def make_engine(url: str | None = None, **kw) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if u.get_backend_name() == "postgresql":
-        kw.setdefault("pool_pre_ping", True)
+        kw.setdefault("pool_pre_ping", True)  # connections that died with a server restart are replaced
+        # Fail fast when the server is unreachable (a dropped network would otherwise hang a request).
+        kw.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
+        kw.setdefault("pool_timeout", 10)
         kw.setdefault("pool_size", 5)
         kw.setdefault("max_overflow", 10)
         return create_engine(u, **kw)

@@ -20,10 +20,10 @@ def get(conn: Connection, key: str, default=None):
 
 
 def put(conn: Connection, key: str, value) -> None:
+    """One statement when the key exists (every bump after the first): writers hold the row's lock until
+    they commit, so the less work around it the better."""
     text = json.dumps(value, ensure_ascii=False)
-    if conn.execute(select(Meta.key).where(Meta.key == key)).first():
-        conn.execute(Meta.__table__.update().where(Meta.key == key).values(value=text))
-    else:
+    if conn.execute(Meta.__table__.update().where(Meta.key == key).values(value=text)).rowcount == 0:
         conn.execute(Meta.__table__.insert().values(key=key, value=text))
 
 
@@ -36,4 +36,7 @@ def bump(conn: Connection, *layers: str) -> None:
 
 
 def versions(conn: Connection) -> dict:
-    return {layer: get(conn, f"version:{layer}") for layer in LAYERS}
+    """Every layer's data version in one query."""
+    keys = {f"version:{layer}": layer for layer in LAYERS}
+    got = dict(conn.execute(select(Meta.key, Meta.value).where(Meta.key.in_(keys))).all())
+    return {layer: (json.loads(got[k]) if k in got else None) for k, layer in keys.items()}

@@ -214,6 +214,9 @@ class Case(Base):
         Index("ix_cases_department_status", "department_code", "status"),
         Index("ix_cases_lon_lat", "lon", "lat"),
         Index("ix_cases_updated", "updated_at"),
+        # "Open at a past moment" as two short ranges (migration 0008, layers/breakdown.state_at).
+        Index("ix_cases_closed_cover", "closed_at", "reported_at", "status", "deadline_at", "grid_code",
+              "setback_id", "class_code", "source_code", "department_code"),
     )
 
 
@@ -255,3 +258,79 @@ class WorkCalendarDay(Base):
 
 POLYGON_TABLES = ("districts", "streets", "communities", "grids", "setbacks")
 POINT_TABLES = ("berths", "cases")
+
+
+class ApiToken(Base):
+    """A bearer token for the HTTP API and Open311 (api_key): only its SHA-256 is kept, never the token."""
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key per token and the case its first request made: a retry returns that case."""
+    __tablename__ = "idempotency_keys"
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class User(Base):
+    """A person who logs in: a role, and for scoped roles the districts or the department they may see."""
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UserDistrict(Base):
+    """The districts a supervisor or viewer is limited to (none: the whole city)."""
+    __tablename__ = "user_districts"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), primary_key=True)
+
+
+class AuditLog(Base):
+    """Who did what, when, from where: every login, failed login, logout and write."""
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(Text)
+    remote: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index("ix_audit_log_actor_at", "actor", "at"),)
+
+
+class CasePhoto(Base):
+    """A photo uploaded with a case event (a liaison's feedback): the file lives outside the web root
+    (data.photos), the row says which case and step it belongs to, what it is and who sent it."""
+    __tablename__ = "case_photos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id", ondelete="CASCADE"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+    original_name: Mapped[str | None] = mapped_column(String(128))
+    mime: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime)
