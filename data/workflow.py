@@ -3,7 +3,12 @@
 Every write to a case goes through `apply()`: it checks the action against the case's current status and
 the actor's role and department, applies it with optimistic concurrency (the caller says which version
 it saw; a stale version is refused, so of two people acting at once one wins and the other is told), and
-records a case_events row in the same transaction. Nothing else updates cases.status.
+records a case_events row and an audit_log row (data.audit) in the same transaction. Nothing else updates
+cases.status.
+
+Who acts is an Actor built on the server (from the signed-in user, the API token, or 'system'), never from
+what a browser sends; its scope (layers.scope) is checked against the case here, so a supervisor of one
+district cannot act on another district's case whatever path the request took.
 """
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,9 +17,12 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from data import audit
+from data.clock import now_cst
 from data.statuses import OPEN, STATUSES
 from data.store.schema import Case, CaseClass, CaseEvent, Department
 from data.workcalendar import WorkCalendar
+from layers.scope import UNRESTRICTED, Scope
 
 ROLES = ("admin", "supervisor", "liaison", "system")
 COMMAND = ("admin", "supervisor")
@@ -60,11 +68,22 @@ class Conflict(WorkflowError):
     """The case changed since the caller read it: reload and decide again."""
 
 
+class OutOfScope(WorkflowError):
+    """The case lies outside what the actor may see: told apart from 'does not exist' only in the type,
+    the message says neither (a caller must not learn that a case exists outside its scope)."""
+
+
 @dataclass(frozen=True)
 class Actor:
     name: str
     role: str
     department: str | None = None
+    scope: Scope = UNRESTRICTED
+
+    @classmethod
+    def of_user(cls, user) -> "Actor":
+        """The actor for a signed-in data.users.User: name, role, department and scope from the store."""
+        return cls(user.name, user.role, user.department_code, user.scope)
 
 
 def allowed(status: str, actor: Actor) -> list[str]:
@@ -73,21 +92,25 @@ def allowed(status: str, actor: Actor) -> list[str]:
 
 
 def _now() -> datetime:
-    return datetime.now().replace(microsecond=0)
+    return now_cst()
 
 
 def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected_version: int,
           note: str | None = None, department: str | None = None, extend_hours: int | None = None,
-          calendar: WorkCalendar | None = None, now: datetime | None = None) -> dict:
-    """Take one action on one case inside the caller's transaction; returns the updated case fields."""
+          calendar: WorkCalendar | None = None, now: datetime | None = None, remote: str | None = None) -> dict:
+    """Take one action on one case inside the caller's transaction; returns the updated case fields and
+    `event_id`, the case_events row of this step (photos and other attachments link to it).
+
+    remote: the client's address for the audit row."""
     act = ACTIONS.get(action)
     if act is None:
         raise WorkflowError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
     if actor.role not in ROLES:
         raise WorkflowError(f"unknown role {actor.role!r}")
     case = conn.execute(select(Case).where(Case.id == case_id)).mappings().first()
-    if case is None:
-        raise WorkflowError(f"case {case_id} does not exist")
+    if case is None or not actor.scope.permits(case["grid_code"], case["department_code"]):
+        raise (WorkflowError if case is None else OutOfScope)(
+            f"case {case_id} does not exist or is not yours to act on")
     if case["version"] != expected_version:
         raise Conflict(f"case {case['code']} changed since you opened it (now {STATUSES[case['status']][0]}, "
                        f"version {case['version']}); reload it and try again")
@@ -138,10 +161,13 @@ def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected
                         .values(**values))
     if done.rowcount != 1:
         raise Conflict(f"case {case['code']} changed while you acted; reload it and try again")
-    conn.execute(CaseEvent.__table__.insert().values(
+    event = conn.execute(CaseEvent.__table__.insert().values(
         case_id=case_id, at=now, actor=actor.name, action=action, from_status=case["status"],
         to_status=to_status, department_code=dept, note=note))
-    return {**dict(case), **values}
+    audit.record(conn, actor.name, "case_transition", target=case["code"], remote=remote,
+                 detail={"action": action, "from": case["status"], "to": to_status, "version": values["version"],
+                         "role": actor.role, **({"department": dept} if dept != case["department_code"] else {})})
+    return {**dict(case), **values, "event_id": event.inserted_primary_key[0]}
 
 
 def _add(start: datetime, value: int, unit: str, calendar, conn) -> datetime:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, select
 
 from data import codes
+from data.clock import CST, now_cst  # noqa: F401 - re-exported: the filters' period ends now
 from data.statuses import OPEN, STATUSES, TERMINAL
 from data.store.schema import Case, CaseClass
+from layers.scope import UNRESTRICTED, Scope
 
 cases = Case.__table__
 
@@ -54,18 +56,12 @@ def pinned(query, index: str, table=None):
     return query.with_hint(cases if table is None else table, f"INDEXED BY {index}", "sqlite")
 
 
-CST = timezone(timedelta(hours=8))
 DEFAULT_DAYS = 30
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 _CLASS = re.compile(r"^[A-Z][0-9]{4}$")
 _MAJOR = re.compile(r"^[A-Z][0-9]{2}$")
 _DEPARTMENT = re.compile(r"^[0-9A-Za-z_-]{1,16}$")
-
-
-def now_cst() -> datetime:
-    """Now as the store keeps time: China Standard Time without a zone, to the second."""
-    return datetime.now(CST).replace(tzinfo=None, microsecond=0)
 
 
 def _default_end() -> datetime:
@@ -96,6 +92,9 @@ class Filters:
     classes      minor class codes ('E0101'); majors: major class codes ('E01')
     statuses     data.statuses codes; departments: department codes
     overdue_only only cases open and past their deadline now
+    scope        what the signed-in person may see (layers.scope); never in the URL: to_query() leaves it
+                 out and from_query() refuses it, so a link cannot widen or carry anyone's access. The
+                 default is unrestricted, for code paths without a user (CLI, benches); the server sets it.
     """
     start: datetime = field(default_factory=_default_start)
     end: datetime = field(default_factory=_default_end)
@@ -107,6 +106,7 @@ class Filters:
     statuses: tuple[str, ...] = ()
     departments: tuple[str, ...] = ()
     overdue_only: bool = False
+    scope: Scope = UNRESTRICTED
 
     def __post_init__(self):
         for name in ("start", "end"):
@@ -144,6 +144,8 @@ class Filters:
         object.__setattr__(self, "statuses", statuses)
         if not isinstance(self.overdue_only, bool):
             raise ValueError(f"overdue_only must be a bool, got {self.overdue_only!r}")
+        if not isinstance(self.scope, Scope):
+            raise ValueError(f"scope must be a layers.scope.Scope, got {self.scope!r}")
 
     @property
     def area(self) -> str | None:
@@ -175,7 +177,7 @@ class Filters:
         default period (the 30 days ending now, or 30 days before/after the one given). Unknown keys raise
         unless strict=False, so a typo never silently widens the selection.
         """
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"scope"}
         unknown = sorted(set(query) - known)
         if unknown and strict:
             raise ValueError(f"unknown filter parameter(s): {', '.join(unknown)}; expected {', '.join(sorted(known))}")
@@ -261,7 +263,7 @@ def where(filters: Filters, table=cases, *, period: str | None = "reported", now
     charts), 'deadline' (cases due in the period, the rates), or None (a state now, e.g. open cases).
     Areas are ranges on grid_code (its prefixes are the street and district codes) so that the covering
     indexes, which carry grid_code, answer area-filtered queries without visiting the table. Majors become
-    a set of minor classes from case_classes, for the same reason.
+    a set of minor classes from case_classes, for the same reason. The access scope is always ANDed in.
     """
     c = table.c
     out = []
@@ -286,6 +288,7 @@ def where(filters: Filters, table=cases, *, period: str | None = "reported", now
         out.append(c.department_code.in_(filters.departments))
     if filters.overdue_only:
         out.append(is_overdue(table, now))
+    out += filters.scope.clauses(table)
     return out
 
 
