@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from data.crs import area_m2, gcj02_to_wgs84, transform_geometries
+from data.store.geometry import bbox_columns, polygonal
 
 HERE = Path(__file__).resolve().parent
 DISTRICTS_FILE = HERE / "districts-330200.geojson"
@@ -23,12 +24,6 @@ NAMES_EN = {
 }
 
 
-def _polygonal(geom) -> shapely.MultiPolygon:
-    parts = [p for p in shapely.get_parts(shapely.make_valid(geom)) for p in shapely.get_parts(p)
-             if p.geom_type == "Polygon" and not p.is_empty]
-    return shapely.MultiPolygon(parts)
-
-
 def load_districts() -> pd.DataFrame:
     """All 10 real outlines as rows of the districts table, converted from GCJ-02 to WGS84."""
     fc = json.loads(DISTRICTS_FILE.read_text(encoding="utf-8"))
@@ -36,12 +31,10 @@ def load_districts() -> pd.DataFrame:
             for f in fc["features"]]
     df = pd.DataFrame(rows, columns=["code", "name", "geom"]).sort_values("code").reset_index(drop=True)
     geoms = transform_geometries(np.asarray(df["geom"], dtype=object), gcj02_to_wgs84)
-    df["geom"] = [_polygonal(g) for g in geoms]
+    df["geom"] = [polygonal(shapely.make_valid(g)) for g in geoms]
     df["name_en"] = [NAMES_EN[c] for c in df["code"]]
     df["area_m2"] = area_m2(np.asarray(df["geom"], dtype=object))
-    b = shapely.bounds(np.asarray(df["geom"], dtype=object))
-    df["minx"], df["miny"], df["maxx"], df["maxy"] = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    return df
+    return bbox_columns(df)
 
 
 def ensure_districts(conn: Connection) -> bool:

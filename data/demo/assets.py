@@ -11,6 +11,7 @@ from data.demo import names
 from data.demo.frame import to_deg
 from data.locate import Locator
 from data.reference import department_code, street_department_code
+from data.store.geometry import bbox_columns
 
 HOUR = 3600
 DAY = 86400
@@ -219,6 +220,4 @@ def setbacks(rng, edges: pd.DataFrame, grids: pd.DataFrame, locator: Locator, st
     df["permitted_uses"] = [",".join(u for u, p in zip(uses, row) if p) for row in picks]
     df["id"] = np.arange(1, m + 1)
     df["code"] = [f"TH{d}{i:05d}" for d, i in zip(df["district_code"], df["id"])]
-    b = shapely.bounds(np.asarray(df["geom"], dtype=object))
-    df["minx"], df["miny"], df["maxx"], df["maxy"] = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    return df
+    return bbox_columns(df)

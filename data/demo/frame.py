@@ -7,6 +7,7 @@ import numpy as np
 import shapely
 
 from data.crs import M_PER_DEG_LAT, M_PER_DEG_LON
+from data.store.geometry import polygonal
 
 LON0, LAT0 = 121.55, 29.87
 
@@ -30,11 +31,5 @@ def geoms_to_deg(geoms):
 def multipolygons(geoms) -> np.ndarray:
     """Polygonal parts of each geometry as a MultiPolygon (clipping can leave slivers of lines/points)."""
     out = np.empty(len(geoms), dtype=object)
-    for i, g in enumerate(geoms):
-        parts = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon" and not p.is_empty]
-        if not parts:
-            sub = [q for p in shapely.get_parts(g) if p.geom_type == "MultiPolygon"
-                   for q in shapely.get_parts(p)]
-            parts = sub
-        out[i] = shapely.MultiPolygon(parts)
+    out[:] = [polygonal(g) for g in geoms]
     return out

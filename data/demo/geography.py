@@ -16,6 +16,7 @@ from data.boundaries import load_districts
 from data.crs import area_m2
 from data.demo import names
 from data.demo.frame import geoms_to_deg, geoms_to_m, multipolygons, to_m
+from data.store.geometry import bbox_columns
 
 GRID_AREA_M2 = 766e6 / 6535
 
@@ -27,12 +28,6 @@ class Geography:
     communities: pd.DataFrame
     grids: pd.DataFrame          # + x, y (seed, metres), centre_dist (m to the district seat), geom_m
     edges: pd.DataFrame          # road segments in metres: district_code, x0, y0, x1, y1, length, centre_dist
-
-
-def bbox_columns(df: pd.DataFrame) -> pd.DataFrame:
-    b = shapely.bounds(np.asarray(df["geom"], dtype=object))
-    df["minx"], df["miny"], df["maxx"], df["maxy"] = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    return df
 
 
 def _core(outline_m, cx, cy, target_m2, rng):

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from data import reference
+from data.clock import now_cst
 from data.demo import assets, geography, names
 from data.demo import cases as case_gen
 from data.demo.cases import ts
@@ -74,7 +75,7 @@ class SeedReport:
 
 
 def _now(now: datetime | None) -> datetime:
-    return now or datetime.now().replace(minute=0, second=0, microsecond=0)
+    return now or now_cst().replace(minute=0, second=0)
 
 
 def generate(scale: str, seed: int, now: datetime, progress=None) -> tuple[dict, dict]:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from data.importers.errors import ImportRejected, Problems
+from data import audit
 from data.store import meta
 
 LAYERS = ("grids", "berths", "setbacks", "cases")
@@ -71,6 +72,9 @@ def import_file(engine: Engine, layer: str, path, crs: str | None = None, replac
             # Writing first takes SQLite's write lock at once, so the ids and codes read below stay ours.
             meta.bump(conn, layer)
             getattr(layers, layer)(conn, src, geoms, crs_label, replace, problems, result)
+            audit.record(conn, "cli", "import", target=layer,
+                         detail={"file": path.name, "rows": result.rows, "replaced": result.replaced,
+                                 "crs": crs_label})
     except ImportRejected:
         raise
     except SQLAlchemyError as exc:

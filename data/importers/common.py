@@ -4,7 +4,6 @@ All checks work on whole columns (numpy/shapely arrays) and report into a Proble
 of 200k rows is validated in a few vectorised passes and every bad row is named in one message.
 """
 import json
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,18 +11,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from data.clock import CST, now_cst  # noqa: F401 - now_cst is the importers' too
 from data.crs import CRSInputError, converter, gcj02_to_wgs84, transform_geometries
 from data.importers.errors import ImportRejected, Problems
+from data.store.geometry import polygonal
 from data.store.schema import Base
 
-CST = timezone(timedelta(hours=8))
 BOUNDARY = Path(__file__).resolve().parents[1] / "boundaries" / "city-330200.geojson"
 EXTENT_MARGIN_DEG = 0.05   # ~5 km: outlines are generalised; anything further out is not Ningbo
 REPAIR_MAX_AREA_CHANGE = 0.01
 
 
-def now_cst() -> datetime:
-    return datetime.now(CST).replace(tzinfo=None)
 
 
 @lru_cache(maxsize=1)
@@ -116,12 +114,6 @@ def check_polygons(problems: Problems, geoms: np.ndarray, layer: str) -> np.ndar
     return ~missing & ok_type & ~empty
 
 
-def _polygonal(g):
-    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-    parts = [q for p in parts for q in shapely.get_parts(p)]
-    return shapely.MultiPolygon(parts) if parts else None
-
-
 def repair_polygons(problems: Problems, geoms: np.ndarray, ok: np.ndarray) -> int:
     """make_valid invalid polygons in place when the result is polygonal and the area moves < 1 %.
 
@@ -134,9 +126,9 @@ def repair_polygons(problems: Problems, geoms: np.ndarray, ok: np.ndarray) -> in
     for i in invalid:
         g = geoms[i]
         why = shapely.is_valid_reason(g)
-        fixed = _polygonal(shapely.make_valid(g))
+        fixed = polygonal(shapely.make_valid(g))
         before = abs(shapely.area(g))
-        if fixed is None or fixed.is_empty:
+        if fixed.is_empty:
             problems.add([i], f"invalid polygon that cannot be repaired ({why})")
             continue
         after = shapely.area(fixed)

@@ -18,6 +18,7 @@ from data.locate import Locator
 from data.statuses import (BERTH_STATES, BERTH_TYPES, REGISTERED_STAGES, SETBACK_MODES, SETBACK_USES, STATUSES,
                            VEHICLES)
 from data.store.bulk import load_frame, reset_sequences
+from data.store.geometry import bbox_columns
 from data.store.schema import (Berth, BerthSession, Case, CaseClass, Community, District, Grid,
                                Setback, Street)
 
@@ -27,11 +28,6 @@ STAGES = ("registered_at", "dispatched_at", "accepted_at", "handled_at", "closed
 
 
 # --- shared -----------------------------------------------------------------------------------------
-
-def _bbox_columns(frame: pd.DataFrame, geoms: np.ndarray) -> None:
-    b = shapely.bounds(geoms)
-    frame["minx"], frame["miny"], frame["maxx"], frame["maxy"] = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-
 
 def _locator(conn, path) -> Locator:
     try:
@@ -43,6 +39,20 @@ def _locator(conn, path) -> Locator:
 def _assign_codes(problems, codes4: pd.DataFrame, ok: np.ndarray, what: str) -> None:
     outside = ok & codes4["grid_code"].isna().to_numpy()
     problems.add(outside, f"{what} lies outside every unit grid in the store")
+
+
+def _locate_points(conn, path, frame, geoms, good, problems, what: str) -> None:
+    """lon/lat and the four area codes of point rows, or the problems that stop the import.
+
+    Rows already found bad (`good` False) get a dummy point so the vectorised lookup never sees a None.
+    """
+    pts = np.where(good, geoms, shapely.Point(0, 0))
+    frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
+    codes4 = _locator(conn, path).codes(frame["lon"].to_numpy(), frame["lat"].to_numpy())
+    _assign_codes(problems, codes4, good, what)
+    problems.raise_if_any()
+    for c in codes4.columns:
+        frame[c] = codes4[c].to_numpy(object)
 
 
 def _replace_guard(conn, path, layer: str, count_sql, why: str) -> None:
@@ -132,7 +142,7 @@ def grids(conn, src, geoms, crs_label, replace, problems, result):
     frame["street_code"] = codes.str[:9]
     frame["district_code"] = codes.str[:6]
     frame["area_m2"] = area_m2(geoms)
-    _bbox_columns(frame, geoms)
+    bbox_columns(frame, geoms)
     frame["geom"] = geoms
 
     touched_communities = set(frame["community_code"])
@@ -216,13 +226,7 @@ def berths(conn, src, geoms, crs_label, replace, problems, result):
     check_lengths(problems, frame, "berths")
     existing = existing_values(conn, "berths", "code", codes[ok]) if not replace else set()
     unique_codes(problems, codes, ok, existing, "berths", replace)
-    pts = np.where(good, geoms, shapely.Point(0, 0))
-    frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
-    codes4 = _locator(conn, path).codes(frame["lon"].to_numpy(), frame["lat"].to_numpy())
-    _assign_codes(problems, codes4, good, "the berth")
-    problems.raise_if_any()
-    for c in codes4.columns:
-        frame[c] = codes4[c].to_numpy(object)
+    _locate_points(conn, path, frame, geoms, good, problems, "the berth")
     if replace:
         _replace_guard(conn, path, "berths", select(func.count()).select_from(BerthSession),
                        "parking sessions record the berths' history")
@@ -284,7 +288,7 @@ def setbacks(conn, src, geoms, crs_label, replace, problems, result):
     for c in codes4.columns:
         frame[c] = codes4[c].to_numpy(object)
     frame["area_m2"] = area_m2(geoms)
-    _bbox_columns(frame, geoms)
+    bbox_columns(frame, geoms)
     frame["geom"] = geoms
     if replace:
         _replace_guard(conn, path, "setbacks", select(func.count()).select_from(Case).where(Case.setback_id.is_not(None)),
@@ -382,13 +386,7 @@ def cases(conn, src, geoms, crs_label, replace, problems, result):
     check_lengths(problems, frame, "cases")
     existing = existing_values(conn, "cases", "code", codes[ok]) if not replace else set()
     unique_codes(problems, codes, ok, existing, "cases", replace)
-    pts = np.where(good, geoms, shapely.Point(0, 0))
-    frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
-    codes4 = _locator(conn, path).codes(frame["lon"].to_numpy(), frame["lat"].to_numpy())
-    _assign_codes(problems, codes4, good, "the case")
-    problems.raise_if_any()
-    for c in codes4.columns:
-        frame[c] = codes4[c].to_numpy(object)
+    _locate_points(conn, path, frame, geoms, good, problems, "the case")
 
     cinfo = classes.reindex(cls.to_numpy(object))
     frame["kind"] = cinfo["kind"].to_numpy(object)
