@@ -1,0 +1,157 @@
+"""KPI tiles: one definition of each indicator, for the current period and the previous one of equal length.
+
+Why here: the tiles, the wall and the tests must agree on what "open" or "按期结案率" means. Every query
+goes through layers.filters.where (so access scopes added there apply); "open" / "overdue" now are
+layers.metrics.counts; the flow indicators and rates are summed from the two breakdowns of
+layers.breakdown (one pass each for both periods), which follow metrics' definitions of 结案率 /
+按期结案率 exactly (tests compare them with metrics.counts and with raw SQL).
+
+Indicators (for Filters f, period [start, end), previous period [start - (end - start), start)):
+
+reported      cases reported in the period
+registered    of those, registered (status past 'reported', not rejected: data.statuses.REGISTERED_STAGES)
+open          open now (metrics 'open'); its previous value is "open at the period's start", rebuilt from
+              timestamps: reported before it, not closed before it, not rejected
+overdue       open and past the deadline now (metrics 'overdue'); previous: open at the start with a
+              deadline before it (extensions move deadlines, so this uses the deadline as stored now)
+close_rate    结案率 = closed / due-to-close (metrics 'close_rate'), with the counts "911/972"
+ontime_rate   按期结案率 (metrics 'ontime_rate')
+avg_hours     average handling time in hours, registered -> closed, over the closed cases among those due
+              in the period (the population of 结案率, so it reads beside the rates)
+occupancy     berth occupancy now (metrics.berth_occupancy, berths in the area of f); previous: berths with
+              a parking session spanning the period's start, over the same berths in service (None when
+              the sessions on record begin after it)
+setbacks      setback spaces with at least one open case now; previous: at the period's start
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+
+from data.statuses import REGISTERED_STAGES
+from data.store.schema import Berth, BerthSession
+from layers import breakdown
+from layers.filters import Filters, code_range, now_cst
+from layers.metrics import berth_occupancy, counts
+
+KPIS = ("reported", "registered", "open", "overdue", "close_rate", "ontime_rate", "avg_hours", "occupancy",
+        "setbacks")
+# Higher is better for these; for the rest an increase is bad (or neutral, for reported).
+HIGHER_IS_BETTER = {"registered": None, "reported": None, "close_rate": True, "ontime_rate": True,
+                    "avg_hours": False, "open": False, "overdue": False, "occupancy": None, "setbacks": False}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    value: float | None     # None: nothing to measure (no case due, no berth)
+    previous: float | None
+    num: int | None = None  # rates: closed (on time) / due, for "911/972"
+    den: int | None = None
+
+    @property
+    def change(self) -> float | None:
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+
+def previous(filters: Filters) -> Filters:
+    """The period of the same length just before filters' period, all else equal."""
+    span = filters.end - filters.start
+    return _replace(filters, start=filters.start - span, end=filters.start)
+
+
+def _replace(f: Filters, **kw) -> Filters:
+    from dataclasses import replace
+    return replace(f, **kw)
+
+
+def _sum(pairs: dict) -> tuple[int, int]:
+    return sum(v[0] for v in pairs.values()), sum(v[1] for v in pairs.values())
+
+
+def _level(f: Filters) -> str:
+    """Every case lies in one district, so the district rows of metrics.counts add up to the scope's total."""
+    return "district"
+
+
+def occupancy(conn, f: Filters, at: datetime | None = None) -> tuple[float | None, int, int]:
+    """(percent, occupied, in service) for berths in the scope, now (at=None) or at a past time.
+
+    At a past time: berths with a parking session spanning it (sessions longer than SESSION_MAX are not
+    looked for), over the berths in service now. None when the sessions on record start after `at`.
+    """
+    rows = berth_occupancy(conn, "district", f.area)
+    total = sum(r["total"] for r in rows.values())
+    if at is None:
+        occ = sum(r["occupied"] for r in rows.values())
+    else:
+        b, s = Berth.__table__.c, BerthSession.__table__.c
+        first = conn.execute(select(func.min(s.started_at))).scalar()
+        if first is None or (first if isinstance(first, datetime) else datetime.fromisoformat(str(first))) > at:
+            return None, 0, total
+        q = (select(func.count(func.distinct(s.berth_id))).select_from(BerthSession.__table__.join(
+            Berth.__table__, b.id == s.berth_id))
+             .where(s.started_at <= at, s.started_at > at - SESSION_MAX, or_(s.ended_at.is_(None), s.ended_at > at),
+                    b.state != "out_of_service"))
+        if f.area:
+            q = q.where(code_range(b.grid_code, f.area))
+        occ = int(conn.execute(q).scalar() or 0)
+    return (100.0 * occ / total if total else None), occ, total
+
+
+SESSION_MAX = timedelta(days=1)
+
+
+def avg_hours(conn, f: Filters, now=None) -> tuple[float | None, int]:
+    """(mean hours registered -> closed, closed cases) over the closed cases due in f's period (the
+    population of 结案率): the current-period part of the avg_hours tile, on its own."""
+    hours = closed = 0
+    for p, _, _, a, _, _, h in breakdown.due(conn, f, now):
+        if p == 0:
+            closed += a
+            hours += h
+    return (hours / closed if closed else None), closed
+
+
+def rows(conn, f: Filters, now=None) -> tuple[list, list]:
+    """The two breakdowns (layers.breakdown) every tile and chart of `f` is summed from."""
+    return breakdown.reported(conn, f, now), breakdown.due(conn, f, now)
+
+
+def compute(conn, filters: Filters, now: datetime | None = None, data: tuple | None = None) -> dict[str, Kpi]:
+    """{key: Kpi} for every indicator in KPIS; `now` is for tests (the dashboard leaves it None).
+    data: rows(conn, filters) when the caller already has them (the charts read the same)."""
+    now = now or now_cst()
+    rep, due = data or rows(conn, filters, now)
+    reg = set(REGISTERED_STAGES)
+    n_rep, n_reg = [0, 0], [0, 0]
+    for p, _, _, status, n in rep:
+        n_rep[p] += n
+        if status in reg:
+            n_reg[p] += n
+    closed, ontime, den, hours = [0, 0], [0, 0], [0, 0], [0.0, 0.0]
+    for p, _, _, a, o, n, h in due:
+        closed[p] += a
+        ontime[p] += o
+        den[p] += n
+        hours[p] += h
+    pct = lambda a, b: 100.0 * a / b if b else None  # noqa: E731
+    out = {"reported": Kpi("reported", n_rep[0], n_rep[1]), "registered": Kpi("registered", n_reg[0], n_reg[1])}
+    was = breakdown.state_at(conn, filters, filters.start)
+    out["open"] = Kpi("open", _sum(counts(conn, "open", _level(filters), filters, now))[0], was["open"])
+    out["overdue"] = Kpi("overdue", _sum(counts(conn, "overdue", _level(filters), filters, now))[0], was["overdue"])
+    out["close_rate"] = Kpi("close_rate", pct(closed[0], den[0]), pct(closed[1], den[1]), closed[0], den[0])
+    out["ontime_rate"] = Kpi("ontime_rate", pct(ontime[0], den[0]), pct(ontime[1], den[1]), ontime[0], den[0])
+    out["avg_hours"] = Kpi("avg_hours", hours[0] / closed[0] if closed[0] else None,
+                           hours[1] / closed[1] if closed[1] else None, closed[0], None)
+    (o, occ, tot), (po, _, _) = occupancy(conn, filters), occupancy(conn, filters, at=filters.start)
+    out["occupancy"] = Kpi("occupancy", o, po, occ, tot)
+    out["setbacks"] = Kpi("setbacks", breakdown.setbacks_now(conn, filters, now), was["setbacks"])
+    return out
+
+
+__all__ = ["KPIS", "Kpi", "compute", "rows", "previous", "occupancy", "avg_hours", "HIGHER_IS_BETTER"]
