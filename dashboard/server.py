@@ -54,6 +54,9 @@ def health(engine: Engine) -> tuple[dict, int]:
 
 
 def _register_routes(server: Flask, engine: Engine) -> None:
+    from dashboard import api
+    api.register(server, engine)  # /api/v1 and /open311/v2
+
     @server.get("/healthz")
     def healthz():
         body, code = health(engine)
@@ -104,21 +107,39 @@ class _Dash(dash.Dash):
             f'{" crossorigin" if kind == "fetch" else ""}>'
             for href, kind in map_page.preloads(self.engine, self.config.requests_pathname_prefix))
         kwargs["metas"] = kwargs.get("metas", "") + links
+        from flask import has_request_context, request
+
+        from dashboard import auth
+        if has_request_context():
+            lang = "en" if request.args.get("lang") == "en" else "zh"
+            kwargs["app_entry"] = auth.user_badge_html(lang) + kwargs.get("app_entry", "")
         return super().interpolate_index(**kwargs)
 
 
-def create_app(engine: Engine) -> dash.Dash:
-    """The Dash app over one store; everything it serves (JS, CSS, icons) is local."""
-    from dashboard import map_page
+def create_app(engine: Engine, auth: bool = True) -> dash.Dash:
+    """The Dash app over one store; everything it serves (JS, CSS, icons) is local.
+
+    auth=False (tests and tools only) serves without login and CSRF checks; headers and limits stay.
+    """
+    from dashboard import auth as access
+    from dashboard import export, faults, live, map_page, router, workspace
     server = Flask(__name__)
     app = _Dash(
         __name__, server=server, assets_folder=str(ASSETS), update_title=None, serve_locally=True,
-        compress=True, suppress_callback_exceptions=True, title="城管一张图",
+        compress=True, suppress_callback_exceptions=True, title="城管一张图", **access.dash_options(),
     )
     app.engine = engine
+    access.install(server, engine, enabled=auth)
+    faults.install(server)
     _register_routes(server, engine)
-    app.layout = map_page.make_layout(engine)
+    export.register(server, engine)
+    app.layout = router.layout(engine)   # the map page, the case workspace (/cases) or the wall (/wall)
     map_page.register(app, engine)
+    workspace.register(app, engine)      # /cases and its photo route
+    live.register(app, engine)
+    router.mount_wall(app, engine)       # /wall: its own Dash app (dashboard/wall.py)
+    # After every callback is registered: the CSP admits exactly Dash's inline scripts by their hashes.
+    server.extensions["cgzt_auth"].script_hashes = app.csp_hashes()
     return app
 
 
@@ -134,8 +155,20 @@ def serve(engine: Engine, host: str = "127.0.0.1", port: int = 8050, seed_if_emp
         report = seed(engine, scale="demo", progress=print)
         print(report.table(), flush=True)
         print(f"seeded in {time.perf_counter() - t0:.1f} s", flush=True)
+        from data.users import create_demo_users
+        with engine.begin() as conn:
+            made = create_demo_users(conn)
+        if made:
+            print("DEMO users (passwords are shown this once; outside demo mode no built-in login exists):",
+                  flush=True)
+            for name, role, where, password in made:
+                print(f"  {name:<16} {role:<10} {where:<12} {password}", flush=True)
     elif grids == 0:
         print("store is empty and --no-seed was given: the map will be blank", flush=True)
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT count(*) FROM users WHERE disabled_at IS NULL")).scalar():
+            print("no users yet: add one with `python app.py users add NAME --role admin` (password on stdin)",
+                  flush=True)
     cache.warm(engine, progress=lambda s: print(s, flush=True))
     app = create_app(engine)
     print(f"serving 城管一张图 on http://{host}:{port}/ ({kind(engine)})", flush=True)
