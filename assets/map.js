@@ -64,6 +64,10 @@
         var h = hideout(ctx), v = (h.values || {})[feature.properties.code];
         if (v === undefined && h.missing !== undefined) { v = h.missing; }
         var i = band(v, h.bands || []), sel = h.selected === feature.properties.code;
+        /* Outside the drilled-into area (scope = a district or street code prefix): a faint outline only. */
+        if (h.scope && String(feature.properties.code).indexOf(h.scope) !== 0) {
+          return { weight: 0.3, color: h.line || "#5b6b7f", opacity: 0.4, fillColor: "#1a2230", fillOpacity: 0.08 };
+        }
         return { weight: sel ? 3 : 0.5, color: sel ? "#ffd400" : (h.line || "#5b6b7f"), opacity: 0.9,
                  fillColor: i < 0 ? (h.empty || "#2a3442") : h.colors[i], fillOpacity: i < 0 ? 0.25 : 0.7 };
       },
@@ -86,12 +90,18 @@
         var h = hideout(ctx), p = feature.properties, key;
         if (h.by === "use") { key = (p.uses || "").split(/[,;]/)[0]; } else { key = p.mode; }
         var c = (h.colors || {})[key] || "#c678dd";
+        var uses = (p.uses || "").split(/[,;]/), out = false;
+        if (h.modes && h.modes.indexOf(p.mode) < 0) { out = true; }
+        if (h.uses && !uses.some(function (u) { return h.uses.indexOf(u) >= 0; })) { out = true; }
+        if (out) { return { weight: 0.5, color: "#556", fillColor: "#556", fillOpacity: 0.08, opacity: 0.4 }; }
+        if (h.uses) { key = uses.filter(function (u) { return h.uses.indexOf(u) >= 0; })[0]; c = (h.colors || {})[key] || c; }
         return { weight: 1, color: c, fillColor: c, fillOpacity: 0.55 };
       },
       berthPoint: function (feature, latlng, ctx) {
-        var h = hideout(ctx), c = (h.colors || {})[feature.properties.s] || "#888";
-        return L.circleMarker(latlng, { radius: 4, weight: 1, color: "#10161f", fillColor: c, fillOpacity: 0.95,
-                                        pane: ctx && ctx.pane });
+        var h = hideout(ctx), s = feature.properties.s, c = (h.colors || {})[s] || "#888";
+        var off = h.states && h.states.indexOf(s) < 0;  /* not in the chosen states: faded, still clustered */
+        return L.circleMarker(latlng, { radius: off ? 2.5 : 4, weight: off ? 0 : 1, color: "#10161f", fillColor: c,
+                                        fillOpacity: off ? 0.15 : 0.95, pane: ctx && ctx.pane });
       },
       berthCluster: function (feature, latlng, index, ctx) {
         var n = feature.properties.point_count, size = n < 100 ? 30 : (n < 1000 ? 38 : 46);

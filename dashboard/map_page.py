@@ -9,39 +9,36 @@ from __future__ import annotations
 import os
 import threading
 import time
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import dash_leaflet as dl
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash_extensions.javascript import Namespace
 from sqlalchemy import select
 
-from dashboard import i18n
+from dashboard import i18n, live
+from dashboard import page_state as ps
+from dashboard.colours import BERTH_COLOURS, SETBACK_COLOURS, STATUS_COLOURS
 from dashboard.i18n import t
+from dashboard.panels import charts as charts_panel
+from dashboard.panels import filters as filters_panel
+from dashboard.panels import kpis as kpis_panel
+from dashboard.panels import reference
+from dashboard.panels import table as table_panel
 from dashboard.server import layer_url
 from data import crs
-from data.statuses import STATUSES
 from data.store import meta as store_meta
-from data.store.schema import Berth, Case, CaseClass, Community, Grid, Setback, Street
+from data.store.schema import Berth, Case, CaseClass, Community, Grid, Street
 from layers import cache
 
 ns = Namespace("cgzt", "map")
 
-LAYERS = ("boundaries", "grids", "cases", "berths", "setbacks")
-DEFAULT_LAYERS = ("boundaries", "grids", "cases")
-METRICS = ("open", "overdue", "period", "close_rate", "ontime_rate")
+LAYERS = ps.LAYERS
+DEFAULT_LAYERS = ps.DEFAULT_LAYERS
+METRICS = ps.METRICS
 BASEMAPS = ("offline", "osm", "tianditu", "amap")
 SETBACK_MIN_ZOOM = 14
 NINGBO = [29.87, 121.55]
-STATUS_COLOURS = {
-    "reported": "#b0bec5", "registered": "#4fc3f7", "rejected": "#616161", "dispatched": "#29b6f6",
-    "returned": "#ff8a65", "handling": "#ffca28", "handled": "#d4e157", "verifying": "#9ccc65",
-    "rework": "#ef5350", "parked": "#ab47bc", "closed": "#66bb6a",
-}
-BERTH_COLOURS = {"f": "#2ecc71", "o": "#e74c3c", "x": "#7f8c8d"}
-SETBACK_COLOURS = {"self": "#c678dd", "entrusted": "#e5c07b", "joint": "#56b6c2",
-                   "parking": "#61afef", "green": "#98c379", "seating": "#e5c07b", "passage": "#abb2bf",
-                   "display": "#d19a66"}
 
 
 def tianditu_key() -> str | None:
@@ -55,20 +52,36 @@ def basemaps() -> tuple[str, ...]:
 
 # ---------------------------------------------------------------- UI state in the URL query
 
-def parse_ui(search: str | None) -> dict:
-    q = parse_qs((search or "").lstrip("?"))
-    one = lambda k: (q.get(k) or [None])[0]  # noqa: E731
-    layers = one("layers")
-    chosen = [x for x in (layers.split(",") if layers is not None else DEFAULT_LAYERS) if x in LAYERS]
-    metric = one("metric") if one("metric") in METRICS else "open"
-    base = one("base") if one("base") in basemaps() else "offline"
-    lang = "en" if one("lang") == "en" else "zh"
-    return {"layers": chosen, "metric": metric, "base": base, "lang": lang}
+def parse_ui(search: str | None, pathname: str | None = "/", engine=None) -> dict:
+    """The page state (dashboard/page_state.py) of a URL; unknown area codes fall back to the city."""
+    return read_state(engine, pathname, search)[0]
+
+
+def read_state(engine, pathname, search) -> tuple[dict, list[str]]:
+    """(state, problems) of a URL, checking area codes against the store when an engine is given."""
+    known = None
+    if engine is not None:
+        try:
+            ref = reference.load(engine)
+            known = ref["area"].__contains__
+        except Exception:  # noqa: BLE001 - the store is down: accept well-formed codes, the page says the rest
+            known = None
+    return ps.parse(pathname, search, basemaps(), known)
 
 
 def ui_query(ui: dict) -> str:
-    return "?" + urlencode({"layers": ",".join(ui["layers"]), "metric": ui["metric"], "base": ui["base"],
-                            "lang": ui["lang"]}, safe=",")
+    return ps.query(ui)
+
+
+def problems_text(problems: list[str], lang: str) -> str:
+    """One line for the notice bar: unknown areas by name, other bad parameters as given."""
+    out = []
+    for p in problems:
+        if p.startswith("area:"):
+            out.append(t("unknown_area", lang, code=p.split(":")[1]))
+        else:
+            out.append(t("bad_query", lang, why=p))
+    return "; ".join(out)
 
 
 def variant_of(ui: dict) -> str:
@@ -108,7 +121,7 @@ def chrome_values(engine, lang: str) -> dict:
     return dict(zip(CHROME, values))
 
 
-def _header(c):
+def _header(c, ui=None):
     return html.Div(className="cgzt-header", children=[
         html.Div([html.Div(c[("t-title", "children")], id="t-title", className="cgzt-title"),
                   html.Div(c[("t-subtitle", "children")], id="t-subtitle", className="cgzt-subtitle")]),
@@ -123,8 +136,9 @@ def _header(c):
     ])
 
 
-def _side(c, ui, legend_children, status=""):
+def _side(c, ui, legend_children, status="", filters=None):
     return html.Div(className="cgzt-side", children=[
+        filters,
         html.H3(c[("h-layers", "children")], id="h-layers"),
         dcc.Checklist(id="layers", options=c[("layers", "options")], value=list(ui["layers"]),
                       labelStyle={"display": "block"}),
@@ -163,13 +177,15 @@ def initial_extent(bounds) -> dict:
     import math
     (s, w), (n, e) = bounds
     dx, dy = max(e - w, 1e-4), max((n - s) / math.cos(math.radians((s + n) / 2)), 1e-4)
-    zoom = math.floor(min(math.log2(360 * 1250 / (256 * dx)), math.log2(360 * 780 / (256 * dy))))
+    # The map's box at 1600x900 beside the filter and chart columns, under the KPI strip, above the table.
+    zoom = math.floor(min(math.log2(360 * 930 / (256 * dx)), math.log2(360 * 430 / (256 * dy))))
     return {"center": [(s + n) / 2, (w + e) / 2], "zoom": max(8, min(zoom, 16))}
 
 
 def _map(extent, groups: dict):
     panes = [dl.Pane(name=name, children=[dl.LayerGroup(groups.get(name, []), id=f"grp-{name}")])
-             for name in ("grids", "setbacks", "boundaries", "berths", "cases")]
+             for name in ("grids", "setbacks", "boundaries", "berths", "cases", "highlight")]
+    panes.append(live.map_layer())
     return dl.Map(
         id="map", **extent, minZoom=8, maxZoom=19, preferCanvas=True, zoomControl=True,
         children=[dl.LayerGroup(groups.get("base", []), id="grp-base"), *panes,
@@ -182,19 +198,25 @@ def make_layout(engine):
     return lambda: _layout(engine)
 
 
-def request_ui() -> dict:
-    """The UI state of the page being loaded, from its query string.
+def request_ui(engine=None) -> dict:
+    return request_state(engine)[0]
+
+
+def request_state(engine=None) -> tuple[dict, list[str]]:
+    """The state of the page being loaded, from its path and query string.
 
     Dash fetches the layout from /_dash-layout, whose Referer is the page URL (same origin): reading the
-    query there lets the first render carry the right layers, so their downloads start at once instead of
-    after a chain of callbacks. Without a Referer the defaults are used and `sync_ui` corrects them.
+    path and query there lets the first render carry the right area, filters and layers, so their downloads
+    start at once instead of after a chain of callbacks. Without a Referer the defaults are used and
+    `sync` corrects them from dcc.Location.
     """
     from flask import has_request_context, request
     if not has_request_context():
-        return parse_ui("")
+        return read_state(engine, "/", "")
     if request.path.rstrip("/").endswith("_dash-layout"):
-        return parse_ui(urlsplit(request.referrer or "").query)
-    return parse_ui(request.query_string.decode("latin-1"))
+        ref = urlsplit(request.referrer or "")
+        return read_state(engine, ref.path or "/", ref.query)
+    return read_state(engine, request.path, request.query_string.decode("latin-1"))
 
 
 def _layout(engine):
@@ -202,8 +224,15 @@ def _layout(engine):
 
     from sqlalchemy.exc import SQLAlchemyError
     log = logging.getLogger(__name__)
-    ui = request_ui()
-    extent = initial_extent(data_bounds(engine))
+    ui, problems = request_state(engine)
+    lang = ui["lang"]
+    try:
+        ref = reference.load(engine)
+    except SQLAlchemyError:
+        ref = {"districts": [], "streets": [], "sources": [], "classes": [], "majors": [], "departments": [],
+               "area": {}}
+    district, street = ps.area(ui)
+    extent = initial_extent(reference.bounds(ref, street or district) or data_bounds(engine))
     status, key = "", None
     try:
         with engine.connect() as conn:
@@ -222,16 +251,71 @@ def _layout(engine):
                 engine, ui, approx_bounds(extent["center"], extent["zoom"]), extent["zoom"])
         except SQLAlchemyError as exc:  # the static layers still show; the cases callback retries on a move
             log.warning("map layout without cases: %s", str(exc).splitlines()[0][:300])
-    c = chrome_values(engine, ui["lang"])
+    c = chrome_values(engine, lang)
+    note = problems_text(problems, lang)
     return html.Div(id="app-root", children=[
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="ui", data=store),
         dcc.Store(id="cases-key", data=key),
-        _header(c),
+        dcc.Store(id="fit-path", data=ui["path"]),
+        dcc.Store(id="drill", data=None),
+        dcc.Store(id="texts-lang", data=lang),
+        dcc.Store(id="table-purge"),
+        dcc.Store(id="panel-ui"),
+        dcc.Store(id="chart-click"),
+        _header(c, ui),
+        html.Div(className="cgzt-crumbbar", children=[
+            html.Nav(breadcrumbs(ref, ui), id="crumbs", className="cgzt-crumbs"),
+            html.Div(note, id="qnotice", className="cgzt-qnotice", style={} if note else {"display": "none"}),
+            html.Div(className="cgzt-spacer"),
+            html.Div(export_links(ui), id="exports", className="cgzt-exports")]),
         html.Div(className="cgzt-body", children=[
-            _side(c, ui, legend(ui["metric"], ui["lang"]), status),
-            html.Div(className="cgzt-mapwrap", children=[_map(extent, groups)])]),
+            _side(c, ui, legend(ui["metric"], lang), status, filters_panel.layout(ref, ui, lang)),
+            html.Div(className="cgzt-center", children=[
+                html.Div(id="kpis", className="cgzt-kpis"),
+                # The live ticker sits in the map's corner (absolute in the map's box), not over the charts.
+                html.Div(className="cgzt-mapwrap", children=[_map(extent, groups), *live.layout_parts()]),
+                html.Div(id="table-wrap", className="cgzt-table")]),
+            html.Div(id="charts", className="cgzt-charts")]),
     ])
+
+
+def breadcrumbs(ref, ui) -> list:
+    """宁波市 > 海曙区 > 江夏街道 > grid, each a link (pushState, no reload) keeping every other choice."""
+    lang = ui["lang"]
+    district, street = ps.area(ui)
+    trail = [("/", t("city", lang))]
+    if district:
+        trail.append((f"/district/{district}", reference.name(ref, district, lang)))
+    if street:
+        trail.append((f"/street/{street}", reference.name(ref, street, lang)))
+    out = []
+    for i, (path, label) in enumerate(trail):
+        last = i == len(trail) - 1 and not ui.get("grid")
+        if i:
+            out.append(html.Span("›", className="cgzt-crumb-sep"))
+        if last:
+            out.append(html.Span(label, className="cgzt-crumb cgzt-crumb-here"))
+        else:
+            out.append(dcc.Link(label, href=ps.href(ps.with_area(ui, *_level_code(path))), className="cgzt-crumb"))
+    if ui.get("grid"):
+        out += [html.Span("›", className="cgzt-crumb-sep"),
+                html.Span(f"{t('grid', lang)} {ui['grid']}", className="cgzt-crumb cgzt-crumb-here")]
+    return out
+
+
+def _level_code(path):
+    parts = path.strip("/").split("/")
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, None)
+
+
+def export_links(ui) -> list:
+    """Download links for the filtered cases in each format (dashboard/export.py), in the page's language."""
+    from urllib.parse import urlencode
+    q = urlencode({**ps.filters(ui).to_query(), "lang": ui["lang"]}, safe=",:")
+    return [html.Span(t("export", ui["lang"]), className="cgzt-hint")] + [
+        html.A(fmt.upper(), href=f"/export/cases.{fmt}?{q}", id=f"export-{fmt}", className="cgzt-btn cgzt-btn-small",
+               download="", target="_blank") for fmt in ("csv", "xlsx", "geojson")]
 
 
 def preloads(engine, prefix: str = "/") -> list[tuple[str, str]]:
@@ -290,12 +374,20 @@ def boundaries_layers(ui, versions) -> list:
                        style=ns("boundaryStyle"), onEachFeature=ns("boundaryEach"), interactive=False)]
 
 
-def grids_hideout(engine, metric) -> dict:
+def grids_hideout(engine, ui) -> dict:
+    """Values of the chosen metric under the page's filters; grids outside the drilled area are dimmed
+    (scope) and a grid picked inside a street is outlined (selected)."""
+    metric = ui["metric"]
     bands = metric_bands(metric)
-    hideout = {"metric": metric, "values": grid_values(engine, metric),
+    f = ps.filters(ui)
+    hideout = {"metric": metric, "values": grid_values(engine, metric, f),
                "bands": [b[0] for b in bands], "colors": [b[1] for b in bands]}
     if not metric.endswith("rate"):
         hideout["missing"] = 0  # a count with no row is zero; a rate with no due case has no value
+    if f.area:
+        hideout["scope"] = f.area
+    if ui.get("grid"):
+        hideout["selected"] = ui["grid"]
     return hideout
 
 
@@ -303,7 +395,7 @@ def grids_layers(engine, ui, versions) -> list:
     if not _visible(ui, "grids"):
         return []
     return [dl.GeoJSON(id="grids", url=layer_url("grids", versions["grids"], variant_of(ui)), format="geobuf",
-                       hideout=grids_hideout(engine, ui["metric"]), pane="grids",
+                       hideout=grids_hideout(engine, ui), pane="grids",
                        style=ns("gridStyle"), hoverStyle=ns("gridHover"))]
 
 
@@ -318,20 +410,40 @@ def legend(metric, lang) -> list:
 
 SETBACK_HIDEOUT = {"by": "mode", "colors": SETBACK_COLOURS}
 BERTH_HIDEOUT = {"colors": BERTH_COLOURS}
+_BERTH_LETTER = {"free": "f", "occupied": "o", "out_of_service": "x"}
+
+
+def setback_hideout(ui) -> dict:
+    """Colour by use when uses are chosen, else by mode; strips outside the choice are faded (hideout only:
+    the geometry stays cached)."""
+    h = dict(SETBACK_HIDEOUT)
+    if ui.get("suse"):
+        h["by"], h["uses"] = "use", list(ui["suse"])
+    if ui.get("smode"):
+        h["modes"] = list(ui["smode"])
+    return h
+
+
+def berth_hideout(ui) -> dict:
+    """Berths of other states are drawn faded (a filter function would break clustering, stack.md #274)."""
+    h = dict(BERTH_HIDEOUT)
+    if ui.get("bstate"):
+        h["states"] = [_BERTH_LETTER[s] for s in ui["bstate"]]
+    return h
 
 
 def setbacks_layers(ui, versions, zoom) -> list:
     if not _visible(ui, "setbacks") or (zoom or 0) < SETBACK_MIN_ZOOM:
         return []
     return [dl.GeoJSON(id="setbacks", url=layer_url("setbacks", versions["setbacks"], variant_of(ui)),
-                       format="geobuf", hideout=SETBACK_HIDEOUT, pane="setbacks", style=ns("setbackStyle"))]
+                       format="geobuf", hideout=setback_hideout(ui), pane="setbacks", style=ns("setbackStyle"))]
 
 
 def berths_layers(ui, versions) -> list:
     if not _visible(ui, "berths"):
         return []
     return [dl.GeoJSON(id="berths", url=layer_url("berths", versions["berths"], variant_of(ui)), format="geobuf",
-                       hideout=BERTH_HIDEOUT, pane="berths", cluster=True,
+                       hideout=berth_hideout(ui), pane="berths", cluster=True,
                        superClusterOptions={"radius": 60, "maxZoom": 17},
                        pointToLayer=ns("berthPoint"), clusterToLayer=ns("berthCluster"))]
 
@@ -348,7 +460,7 @@ def cases_layers(engine, ui, bounds, zoom) -> tuple[list, str, str | None]:
     if variant_of(ui) == "gcj02":  # the map shows GCJ-02: query the store in WGS84
         (w, s), (e, n) = [tuple(map(float, p)) for p in zip(*crs.gcj02_to_wgs84([w, e], [s, n]))]
     with engine.connect() as conn:
-        fc = view(conn, int(round(zoom)), (w, s, e, n), _filters())
+        fc = view(conn, int(round(zoom)), (w, s, e, n), ps.filters(ui))
     if variant_of(ui) == "gcj02":
         fc = _shift_fc(fc)
     lang = ui["lang"]
@@ -360,6 +472,15 @@ def cases_layers(engine, ui, bounds, zoom) -> tuple[list, str, str | None]:
     hideout = {"status_colors": STATUS_COLOURS, "majors": majors(engine)}
     key = hashlib.sha1(json.dumps([fc, hideout], sort_keys=True, default=str).encode()).hexdigest()[:16]
     return [dl.GeoJSON(id="cases", data=fc, hideout=hideout, pane="cases", pointToLayer=ns("casePoint"))], status, key
+
+
+def highlight(row, ui) -> list:
+    """A ring around the selected case (its own pane above the cases)."""
+    if not row:
+        return []
+    lon, lat = _to_display(row["lon"], row["lat"], ui or {})
+    return [dl.CircleMarker(center=[lat, lon], radius=16, color="#ffd400", weight=4, fill=False, pane="highlight",
+                            id="highlight-ring")]
 
 
 def detail_hint_panel(lang):
@@ -392,18 +513,16 @@ _metric_memo = _Memo(ttl=60.0)
 _static_memo = _Memo(ttl=300.0)
 
 
-def _filters():
+def grid_values(engine, metric: str, filters=None) -> dict[str, float]:
+    """{grid_code: value} for the choropleth, memoised per (filters, cases version) for a minute."""
     from layers.filters import Filters
-    return Filters()
-
-
-def grid_values(engine, metric: str) -> dict[str, float]:
-    """{grid_code: value} for the choropleth, memoised per cases version for a minute (period ends 'now')."""
     from layers.metrics import grid_metric
+    f = filters or Filters()
+    key_f = f if filters is not None else "default"
     with engine.connect() as conn:
         v = store_meta.versions(conn).get("cases")
-        return _metric_memo.get(("grid", metric, v), lambda: {
-            k: (round(x, 2) if x is not None else None) for k, x in grid_metric(conn, metric, _filters()).items()})
+        return _metric_memo.get(("grid", metric, key_f, v), lambda: {
+            k: (round(x, 2) if x is not None else None) for k, x in grid_metric(conn, metric, f).items()})
 
 
 def metric_bands(metric: str):
@@ -445,7 +564,7 @@ def _to_display(lon, lat, ui):
     return float(lon), float(lat)
 
 
-def approx_bounds(center, zoom, width=1300, height=850):
+def approx_bounds(center, zoom, width=930, height=430):
     """[[s, w], [n, e]] of a width x height pixel view at center/zoom (Web Mercator, near the centre)."""
     import math
     lat, lon = (center["lat"], center["lng"]) if isinstance(center, dict) else center
@@ -474,31 +593,8 @@ def _pct(x):
 # ---------------------------------------------------------------- callbacks
 
 def register(app, engine) -> None:  # noqa: C901 - one place for the page's callbacks reads best
-    @app.callback(
-        Output("url", "search"), Output("layers", "value"), Output("metric", "value"), Output("basemap", "value"),
-        Output("ui", "data"),
-        Input("url", "search"), Input("layers", "value"), Input("metric", "value"), Input("basemap", "value"),
-        Input("lang-btn", "n_clicks"), State("ui", "data"),
-    )
-    def sync_ui(search, layers, metric, base, _lang_clicks, ui):
-        trig = ctx.triggered_id
-        if trig in (None, "url") or ui is None:
-            new = parse_ui(search)
-            if new == ui:
-                return no_update, no_update, no_update, no_update, no_update
-            return no_update, new["layers"], new["metric"], new["base"], new
-        new = dict(ui)
-        if trig == "layers":
-            new["layers"] = [x for x in LAYERS if x in (layers or [])]
-        elif trig == "metric":
-            new["metric"] = metric
-        elif trig == "basemap":
-            new["base"] = base
-        elif trig == "lang-btn":
-            new["lang"] = "en" if ui.get("lang") != "en" else "zh"
-        if new == ui:
-            return no_update, no_update, no_update, no_update, no_update
-        return ui_query(new), no_update, no_update, no_update, new
+    register_state(app, engine)
+    register_panels(app, engine)
 
     # The layout already renders everything below for the page's URL: these run only when something changes
     # (prevent_initial_call), so the first paint waits for no callback but the viewport's cases.
@@ -571,7 +667,7 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
 
     # ------------------------------------------------------------ clicks -> side panel
 
-    def grid_panel(code, lang):
+    def grid_panel(code, lang, ui=None):
         from layers.metrics import grid_metric  # noqa: F401 - values come through grid_values
         with engine.connect() as conn:
             g = conn.execute(select(Grid.code, Grid.inspector, Grid.area_m2, Grid.community_code, Grid.street_code,
@@ -584,7 +680,7 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
                 (t("street", lang), sname), (t("inspector", lang), g.inspector),
                 (t("area", lang), f"{(g.area_m2 or 0) / 1e4:.2f} ha")]
         for m in METRICS:
-            v = grid_values(engine, m).get(code)
+            v = grid_values(engine, m, ps.filters(ui)).get(code)
             rows.append((t(f"metric_{m}", lang), _pct(v) if m.endswith("rate") else (0 if v is None else int(v))))
         with engine.connect() as conn:
             from layers.metrics import berth_occupancy
@@ -598,13 +694,16 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
     def grid_clicked(feature, ui):
         if not feature:
             return no_update
-        return grid_panel(feature["properties"]["code"], (ui or {}).get("lang", "zh"))
+        return grid_panel(feature["properties"]["code"], (ui or {}).get("lang", "zh"), ui)
 
     def case_panel(case_id, code, lang):
         from layers.cases import detail
+        from dashboard.auth import request_scope
         with engine.connect() as conn:
             d = detail(conn, case_id)
-        if d is None:
+        # A case id comes from the browser (a map click, a table row): outside the user's scope it does not
+        # exist, whatever was posted.
+        if d is None or not request_scope().permits(d["grid_code"], d.get("department_code")):
             return html.Div(t("not_found", lang, q=code))
         en = lang == "en"
         rows = [(t("code", lang), d["code"]),
@@ -622,17 +721,77 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
 
 
     @app.callback(Output("detail", "children", allow_duplicate=True),
-                  Output("map", "viewport", allow_duplicate=True), Input("cases", "clickData"),
-                  State("ui", "data"), State("map", "zoom"), prevent_initial_call=True)
+                  Output("map", "viewport", allow_duplicate=True), Output("drill", "data", allow_duplicate=True),
+                  Output("table", "dashGridOptions"), Output("table", "selectedRows"),
+                  Output("grp-highlight", "children", allow_duplicate=True),
+                  Input("cases", "clickData"), State("ui", "data"), State("map", "zoom"), prevent_initial_call=True)
     def case_clicked(feature, ui, zoom):
+        """A district or street count drills into that area; a grid count zooms in; a case opens its details,
+        is ringed on the map and pinned (selected) at the top of the table."""
+        from dash import Patch
+        none = (no_update,) * 6
         if not feature:
-            return no_update, no_update
+            return none
         lang = (ui or {}).get("lang", "zh")
         p = feature.get("properties", {})
-        if "count" in p:  # an aggregate: zoom in one level band towards it
+        if "count" in p:
+            if p.get("level") in ("district", "street"):
+                return (no_update, no_update, {"level": p["level"], "code": p["code"], "t": time.time()},
+                        *none[:3])
             lon, lat = feature["geometry"]["coordinates"]
-            return no_update, {"center": [lat, lon], "zoom": min((zoom or 11) + 2, 18), "transition": "flyTo"}
-        return case_panel(p["id"], p.get("code"), lang), no_update
+            return (no_update, {"center": [lat, lon], "zoom": min((zoom or 11) + 2, 18), "transition": "flyTo"},
+                    *none[:4])
+        row = case_row(p["id"], lang)
+        pinned = Patch()
+        pinned["pinnedTopRowData"] = [row] if row else []
+        return (case_panel(p["id"], p.get("code"), lang), no_update, no_update, pinned,
+                {"ids": [str(p["id"])]}, highlight(row, ui))
+
+    @app.callback(Output("detail", "children", allow_duplicate=True),
+                  Output("map", "viewport", allow_duplicate=True),
+                  Output("grp-highlight", "children", allow_duplicate=True),
+                  Input("table", "cellClicked"), State("ui", "data"), prevent_initial_call=True)
+    def row_clicked(cell, ui):
+        """A row of the table: fly the map to the case, ring it and show its details."""
+        if not cell or cell.get("rowId") in (None, ""):
+            return no_update, no_update, no_update
+        lang = (ui or {}).get("lang", "zh")
+        row = case_row(int(cell["rowId"]), lang)
+        if row is None:
+            return html.Div(t("not_found", lang, q=cell.get("rowId"))), no_update, []
+        lon, lat = _to_display(row["lon"], row["lat"], ui or {})
+        return case_panel(row["id"], row["code"], lang), \
+            {"center": [lat, lon], "zoom": 17, "transition": "flyTo"}, highlight(row, ui)
+
+    def case_row(case_id, lang):
+        """The table row of one case, or None outside the signed-in user's scope (the id comes from the
+        browser)."""
+        from dashboard.auth import request_scope
+        from layers.table import one
+        scope = request_scope()
+        with engine.connect() as conn:
+            if not scope.all:
+                try:
+                    cid = int(case_id)
+                except (TypeError, ValueError):
+                    return None
+                if conn.execute(select(Case.id).where(Case.id == cid, *scope.clauses(Case.__table__))).first() is None:
+                    return None
+            return one(conn, case_id, lang)
+
+    @app.callback(Output("drill", "data"), Input("grids", "clickData"), State("ui", "data"),
+                  prevent_initial_call=True)
+    def grid_drill(feature, ui):
+        """A grid click drills one level: city -> its district, district -> its street, street -> the grid."""
+        if not feature or not ui:
+            return no_update
+        code = feature["properties"]["code"]
+        district, street = ps.area(ui)
+        if street:
+            return {"grid": code, "t": time.time()}
+        if district:
+            return {"level": "street", "code": code[:9], "t": time.time()}
+        return {"level": "district", "code": code[:6], "t": time.time()}
 
     @app.callback(Output("detail", "children", allow_duplicate=True), Input("berths", "clickData"),
                   State("ui", "data"), prevent_initial_call=True)
@@ -676,9 +835,11 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
         return html.Div([html.H4(t("setback", lang) + " " + p["code"], id="detail-title"), _dl(rows),
                          html.H4(t("linked_cases", lang)), cases_list])
 
-    @app.callback(Output("detail", "children"), Input("ui", "data"), prevent_initial_call=True)
-    def detail_hint(ui):
-        return detail_hint_panel((ui or {}).get("lang", "zh"))
+    @app.callback(Output("detail", "children"), Input("texts-lang", "data"), prevent_initial_call=True)
+    def detail_hint(lang):
+        """Only a language switch resets the panel: a drill or filter change must not wipe the details a
+        click just opened (the same click can do both)."""
+        return detail_hint_panel(lang or "zh")
 
     @app.callback(Output("map", "viewport"), Output("detail", "children", allow_duplicate=True),
                   Input("search-btn", "n_clicks"), Input("search", "n_submit"), State("search", "value"),
@@ -688,8 +849,15 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
         lang = (ui or {}).get("lang", "zh")
         if not q or not q.strip():
             return no_update, no_update
+        from dashboard.auth import request_scope
+        scope = request_scope()
         with engine.connect() as conn:
             hits = find(conn, q.strip(), limit=5)
+            codes = [h["code"] for h in hits if h["kind"] == "case"]
+            if codes and not scope.all:   # a case code outside the scope is not found
+                mine = set(conn.execute(select(Case.code).where(Case.code.in_(codes),
+                                                                *scope.clauses(Case.__table__))).scalars())
+                hits = [h for h in hits if h["kind"] != "case" or h["code"] in mine]
         if not hits:
             return no_update, html.Div(t("not_found", lang, q=q), className="cgzt-hint")
         hit = hits[0]
@@ -701,9 +869,267 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
             w, s = _to_display(w, s, ui or {})
             e, n = _to_display(e, n, ui or {})
             view = {"bounds": [[s, w], [n, e]], "transition": "flyToBounds", "options": {"maxZoom": 17}}
-        panel = grid_panel(hit["code"], lang) if hit["kind"] == "grid" else html.Div(hit["label"])
+        panel = grid_panel(hit["code"], lang, ui) if hit["kind"] == "grid" else html.Div(hit["label"])
         if hit["kind"] == "case":
             with engine.connect() as conn:
                 cid = conn.execute(select(Case.id).where(Case.code == hit["code"])).scalar()
             panel = case_panel(cid, hit["code"], lang)
         return view, panel
+
+
+# ---------------------------------------------------------------- the one state: controls <-> URL <-> store
+
+def register_state(app, engine) -> None:
+    """One callback owns the state: a control, a chart click, a map drill, reset, or the URL (a pasted link,
+    the back button, a breadcrumb) changes it; it writes the URL (pushState) and the `ui` store that every
+    panel follows, and sets the controls to match. One callback, because Dash allows a value to be both
+    input and output only within one callback."""
+    from dash import Input as In
+    ctl_inputs = [In(i, p) for i, p in filters_panel.INPUTS]
+    chart_inputs = [In("chart-click", "data")]
+
+    @app.callback(
+        Output("url", "pathname"), Output("url", "search"), Output("ui", "data"),
+        Output("layers", "value"), Output("metric", "value"), Output("basemap", "value"),
+        Output("qnotice", "children"), Output("qnotice", "style"),
+        *[Output(i, p) for i, p in filters_panel.CONTROLS],
+        In("url", "pathname"), In("url", "search"), In("layers", "value"), In("metric", "value"),
+        In("basemap", "value"), In("lang-btn", "n_clicks"), In("f-reset", "n_clicks"), In("drill", "data"),
+        *ctl_inputs, *chart_inputs, State("ui", "data"),
+    )
+    def sync(pathname, search, layers, metric, base, _lang, _reset, drill, *rest):
+        ui = rest[-1]
+        ctl = dict(zip(filters_panel.INPUTS, rest[:len(ctl_inputs)]))
+        clicks = rest[len(ctl_inputs)] or {}
+        trig = ctx.triggered_id
+        prop = ctx.triggered[0]["prop_id"].split(".")[-1] if ctx.triggered else None
+        n_out = 8 + len(filters_panel.CONTROLS)
+        if trig in (None, "url") or ui is None:
+            new, problems = read_state(engine, pathname, search)
+            note = problems_text(problems, new["lang"])
+            if new == ui and not note:
+                return (no_update,) * n_out
+            return (no_update, no_update, new, *_controls(engine, new, note))
+        new = _next_state(ui, trig, prop, layers=layers, metric=metric, base=base, drill=drill, ctl=ctl,
+                          clicks=clicks)
+        if new is None or new == ui:
+            return (no_update,) * n_out
+        path = new["path"] if new["path"] != ui.get("path") else no_update
+        search_out = ps.query(new)
+        return (path, search_out, new, *_controls(engine, new, ""))
+
+
+def _controls(engine, s, note: str) -> list:
+    """Values of the layer/metric/basemap controls, the notice and every filter control for state s."""
+    try:
+        ref = reference.load(engine)
+    except Exception:  # noqa: BLE001
+        ref = {"districts": [], "streets": [], "sources": [], "classes": [], "majors": [], "departments": [],
+               "area": {}}
+    vals = filters_panel.values(ref, s, s["lang"])
+    # dcc.DatePickerRange throws on a null date sent by a callback: leave it alone outside a custom range.
+    vals = [no_update if v is None and k[0] == "f-dates" else v for k, v in zip(filters_panel.CONTROLS, vals)]
+    return [s["layers"], s["metric"], s["base"], note, {} if note else {"display": "none"}, *vals]
+
+
+def _next_state(ui, trig, prop, *, layers, metric, base, drill, ctl, clicks) -> dict | None:
+    """The state after one user action (trig = the id of what changed)."""
+    from datetime import date, timedelta
+    new = dict(ui)
+    if trig == "layers":
+        new["layers"] = [x for x in LAYERS if x in (layers or [])]
+    elif trig == "metric":
+        new["metric"] = metric
+    elif trig == "basemap":
+        new["base"] = base
+    elif trig == "lang-btn":
+        new["lang"] = "en" if ui.get("lang") != "en" else "zh"
+    elif trig == "f-reset":
+        new = dict(ps.default_state(lang=ui["lang"], base=ui["base"]), layers=ui["layers"], metric=ui["metric"])
+    elif trig == "drill":
+        if not drill:
+            return None
+        if drill.get("grid"):
+            new["grid"] = None if ui.get("grid") == drill["grid"] else drill["grid"]
+        else:
+            new = ps.with_area(ui, drill["level"], drill["code"])
+    elif trig == "chart-click":
+        return charts_panel.click_to_filter(clicks.get("chart"), clicks.get("click"), ui)
+    elif trig == "f-range":
+        rng = ctl[("f-range", "value")] or ps.DEFAULT_RANGE
+        new["range"] = rng
+        if rng == "custom":  # start from the days the previous range showed, as whole days
+            start, end = ps.period(ui)
+            new["start"] = start.date().isoformat()
+            new["end"] = ((end - timedelta(minutes=1)).date() + timedelta(days=1)).isoformat()
+        else:
+            new["start"] = new["end"] = None
+    elif trig == "f-dates":
+        a, b = ctl[("f-dates", "start_date")], ctl[("f-dates", "end_date")]
+        if not a or not b:
+            return None
+        a, b = date.fromisoformat(a[:10]), date.fromisoformat(b[:10])
+        if b < a:
+            a, b = b, a
+        new.update(range="custom", start=a.isoformat(), end=(b + timedelta(days=1)).isoformat())
+    elif trig == "f-district":
+        v = ctl[("f-district", "value")]
+        new = ps.with_area(ui, "district" if v else None, v)
+    elif trig == "f-street":
+        v = ctl[("f-street", "value")]
+        district, _ = ps.area(ui)
+        new = ps.with_area(ui, "street", v) if v else ps.with_area(ui, "district" if district else None, district)
+    elif trig == "f-overdue":
+        new["overdue_only"] = bool(ctl[("f-overdue", "value")])
+    elif trig in filters_panel.KEY_OF:
+        key = filters_panel.KEY_OF[trig]
+        new[key] = list(ctl[(trig, "value")] or [])
+        if key == "majors" and new["classes"]:
+            # keep only minor classes of the chosen majors (the cascade)
+            new["classes"] = [c for c in new["classes"] if not new["majors"] or c[:3] in new["majors"]]
+    else:
+        return None
+    return new
+
+
+# ---------------------------------------------------------------- panels that follow the state
+
+_panel_memo = _Memo(ttl=30.0)
+
+
+def _cases_version(engine):
+    with engine.connect() as conn:
+        return store_meta.versions(conn).get("cases")
+
+
+def panel_rows(engine, f):
+    """The breakdowns (layers.breakdown) of one filter, shared by the KPI and chart callbacks."""
+    from layers import kpis
+    return _panel_memo.get(("rows", f, _cases_version(engine)), lambda: _with_conn(engine, kpis.rows, f))
+
+
+def kpi_values(engine, f):
+    from layers import kpis
+    return _panel_memo.get(("kpis", f, _cases_version(engine)),
+                           lambda: _with_conn(engine, lambda conn, g: kpis.compute(conn, g, data=panel_rows(engine, g)), f))
+
+
+def chart_data(engine, f):
+    from layers import charts
+    return _panel_memo.get(("charts", f, _cases_version(engine)),
+                           lambda: _with_conn(engine, lambda conn, g: charts.all_data(conn, g, data=panel_rows(engine, g)), f))
+
+
+def _with_conn(engine, fn, *args):
+    with engine.connect() as conn:
+        return fn(conn, *args)
+
+
+def register_panels(app, engine) -> None:
+    from dash import ClientsideFunction  # noqa: F401 - the purge below is inline
+
+    # The panels follow "panel-ui": the state, released once the map has drawn its grids (at once after the
+    # first paint), so the first render's layer downloads and drawing never queue behind KPI queries.
+    app.clientside_callback(
+        """function (ui) {
+            if (!ui) { return window.dash_clientside.no_update; }
+            const want = (ui.layers || []).indexOf('grids') >= 0, t0 = Date.now();
+            return new Promise(function (resolve) {
+                (function wait() {
+                    const m = (window.cgztMaps || [])[0]; let n = 0;
+                    if (m && window.L) { m.eachLayer(function (l) {
+                        if (l instanceof L.GeoJSON && l.options.pane === 'grids') { n += l.getLayers().length; } }); }
+                    if (!want || n > 0 || Date.now() - t0 > 5000) { resolve(ui); } else { setTimeout(wait, 40); }
+                })();
+            });
+        }""",
+        Output("panel-ui", "data"), Input("ui", "data"))
+
+    @app.callback(Output("kpis", "children"), Input("panel-ui", "data"))
+    def kpis(ui):
+        if not ui:
+            return no_update
+        return kpis_panel.tiles(kpi_values(engine, ps.filters(ui)), ui["lang"])
+
+    # Charts and the table enter the page after the map has drawn (panel-ui), so plotly's and ag-grid's
+    # bundles are fetched and parsed after the first paint, not before it.
+    @app.callback(Output("charts", "children"), Input("panel-ui", "data"))
+    def charts(ui):
+        from layers.charts import figures
+        if not ui:
+            return no_update
+        figs = figures(chart_data(engine, ps.filters(ui)), ui["lang"], charts_panel.titles(ui["lang"]))
+        return charts_panel.graphs(figs)
+
+    @app.callback(Output("table-wrap", "children"), Input("panel-ui", "data"), State("table-wrap", "children"))
+    def table_mount(ui, current):
+        if not ui or current:
+            return no_update
+        return table_panel.layout(ui["lang"]).children
+
+    @app.callback(Output("chart-click", "data"), [Input(f"ch-{c}", "clickData") for c in charts_panel.CHARTS],
+                  prevent_initial_call=True)
+    def chart_click(*clicks):
+        trig = ctx.triggered_id
+        if not trig or not clicks[charts_panel.CHARTS.index(trig[3:])]:
+            return no_update
+        return {"chart": trig[3:], "click": clicks[charts_panel.CHARTS.index(trig[3:])], "t": time.time()}
+
+    @app.callback(Output("crumbs", "children"), Output("exports", "children"), Input("ui", "data"),
+                  prevent_initial_call=True)
+    def crumbs(ui):
+        if not ui:
+            return no_update, no_update
+        return breadcrumbs(reference.load(engine), ui), export_links(ui)
+
+    @app.callback(Output("map", "viewport", allow_duplicate=True), Output("fit-path", "data"),
+                  Input("ui", "data"), State("fit-path", "data"), prevent_initial_call=True)
+    def fit(ui, shown):
+        """Drilling (or going back up) fits the map to the area; other changes leave the view alone."""
+        if not ui or ui["path"] == shown:
+            return no_update, no_update
+        district, street = ps.area(ui)
+        b = reference.bounds(reference.load(engine), street or district) or data_bounds(engine)
+        if not b:
+            return no_update, ui["path"]
+        return {"bounds": b, "transition": "flyToBounds", "options": {"duration": 0.6}}, ui["path"]
+
+    @app.callback([Output(i, p) for i, p in _TEXT_OUTPUTS], Output("texts-lang", "data"),
+                  Input("ui", "data"), State("texts-lang", "data"), prevent_initial_call=True)
+    def texts(ui, shown):
+        """Labels, option lists and table headers follow the language switch."""
+        if not ui or ui["lang"] == shown:
+            return [no_update] * (len(_TEXT_OUTPUTS) + 1)
+        lang = ui["lang"]
+        opts = filters_panel.options(reference.load(engine), ui, lang)
+        return [*filters_panel.label_values(lang), *[opts[i] for i, _ in _OPTION_OUTPUTS],
+                table_panel.column_defs(lang), t("table", lang), lang]
+
+    app.clientside_callback(
+        """function (ui) {
+            const api = window.dash_ag_grid && window.dash_ag_grid.getApi && (() => {
+                try { return window.dash_ag_grid.getApi('table'); } catch (e) { return null; } })();
+            if (api) { api.purgeInfiniteCache(); }
+            return window.dash_clientside.no_update;
+        }""",
+        Output("table-purge", "data"), Input("ui", "data"), prevent_initial_call=True)
+
+    @app.callback(Output("table", "getRowsResponse"), Output("table-total", "children"),
+                  Input("table", "getRowsRequest"), State("ui", "data"), prevent_initial_call=True)
+    def rows(req, ui):
+        from layers import table
+        if not req or not ui:
+            return no_update, no_update
+        f = ps.filters(ui)
+        with engine.connect() as conn:
+            total = table.total(conn, f)
+            data = table.page(conn, f, req.get("startRow", 0), req.get("endRow", table_panel.BLOCK),
+                              req.get("sortModel"), ui["lang"])
+        return {"rowData": data, "rowCount": total}, t("rows_total", ui["lang"], n=f"{total:,}")
+
+
+_OPTION_OUTPUTS = (("f-range", "options"), ("f-district", "options"), ("f-source", "options"),
+                   ("f-major", "options"), ("f-status", "options"), ("f-overdue", "options"),
+                   ("f-btype", "options"), ("f-bstate", "options"), ("f-smode", "options"), ("f-suse", "options"))
+_TEXT_OUTPUTS = tuple((i, "children") for i in filters_panel.LABELS) + _OPTION_OUTPUTS + (
+    ("table", "columnDefs"), ("t-table", "children"))
