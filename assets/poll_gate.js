@@ -1,0 +1,33 @@
+/* One request in flight per polled callback.
+
+   Why: Dash drops the answer of a callback request that a newer request of the same callback overtook. A
+   dcc.Interval poll faster than the server's round trip (a busy server, a slow network) therefore never
+   delivers anything: every answer is overtaken. A poll goes through a "<name>-tick" store instead: the
+   interval calls `dash_clientside.poll.tick`, which bumps the store only when the last request carrying
+   that tick has come back (or has been out for 60 s and is presumed lost). */
+(function () {
+  var inFlight = {}, since = {};
+  var TICK = /"([A-Za-z0-9_-]+-tick)\.data"/;
+  var origFetch = window.fetch;
+  window.fetch = function (input, init) {
+    var url = typeof input === "string" ? input : (input && input.url) || "";
+    var body = init && typeof init.body === "string" ? init.body : "";
+    var m = url.indexOf("_dash-update-component") >= 0 ? body.match(TICK) : null;
+    if (!m) { return origFetch.apply(this, arguments); }
+    var tick = m[1];
+    inFlight[tick] = true; since[tick] = Date.now();
+    var done = function () { inFlight[tick] = false; };
+    return origFetch.apply(this, arguments).then(
+      function (r) { done(); return r; }, function (e) { done(); throw e; });
+  };
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    poll: {
+      tick: function (n, last) {
+        var ctx = window.dash_clientside.callback_context;
+        var out = ctx && ctx.outputs_list && ctx.outputs_list.id;
+        var busy = out && inFlight[out] && Date.now() - (since[out] || 0) < 60000;
+        return busy ? window.dash_clientside.no_update : (last || 0) + 1;
+      }
+    }
+  });
+})();
