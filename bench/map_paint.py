@@ -155,13 +155,16 @@ def main(argv=None):
     t0 = time.perf_counter()
     cache.warm(engine, progress=print)
     print(f"layer build (cold or from store): {time.perf_counter() - t0:.1f} s")
-    # Ours runs as the real server process (`app.py serve`), not a thread of this one: in-process, Playwright's
+    # Ours runs as a real server process (dashboard.server.create_app), not a thread of this one: in-process, Playwright's
     # event handling shares the GIL with the server and added ~0.7 s to the layout request.
     import os
     import subprocess
-    srv = subprocess.Popen([sys.executable, "app.py", "serve", "--no-seed", "--port", str(a.port)],
-                           cwd=Path(__file__).resolve().parents[1], env=dict(os.environ),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # With login off (create_app(auth=False)): the bench measures the map, not the sign-in page.
+    from bench.filters import SERVE
+    root = Path(__file__).resolve().parents[1]
+    srv = subprocess.Popen([sys.executable, "-c", SERVE.format(root=str(root), port=a.port,
+                                                               url=engine.url.render_as_string(hide_password=False))],
+                           cwd=root, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import urllib.request
     for _ in range(1200):
         try:

@@ -10,6 +10,13 @@ Fixtures
     page          a fresh 1600x900 page per test; an init script captures every Leaflet map into
                   ``window.__maps``; console errors are collected in ``page.console_errors``.
 
+    logged_in_page  factory: ``logged_in_page(base, database_url, role="liaison", department=...)`` adds a user
+                  of that role to the server's store, signs a fresh browser context in and returns its page.
+
+Every live server gets its own session cookie name (CGZT_SESSION_COOKIE, ports share cookies) and a test
+admin signed in over HTTP right after it starts; its cookies go into every ``page`` context, so pages open
+signed in as that admin. For an anonymous page make a context of your own from ``browser``.
+
 Helpers
     layer_counts(page)        drawn features per map pane and per GeoJSON layer, from Leaflet's own state.
     wait_for_maps(page, n)    wait until n Leaflet maps exist.
@@ -111,6 +118,17 @@ def _unavailable(why: str):
     pytest.skip(why)
 
 
+def die_with_parent() -> None:
+    """In a child process (Popen preexec_fn): get SIGTERM when the test process dies, even by SIGKILL or a
+    timeout, so no server outlives the run (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -132,13 +150,16 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"server-{self.port}.log"
-        env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+        self.database_url = database_url
+        env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1",
+                   CGZT_SESSION_COOKIE=f"cgzt_session_{self.port}")
         env.update(extra_env or {})
+        self.session_cookie = env["CGZT_SESSION_COOKIE"]
         self._log_fh = open(self.log, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "serve", "--no-seed", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=die_with_parent)
 
     def wait_ready(self, timeout: float = SERVER_START_TIMEOUT):
         import requests
@@ -187,6 +208,11 @@ def live_server(tmp_path_factory):
             server = LiveServer(database_url, log_dir, extra_env)
             servers[key] = server
             server.wait_ready()
+            if not extra_env.get("CGZT_SECURE_COOKIES"):  # Secure cookies never travel over plain http
+                cookies = sign_in(server.url, database_url, f"test-admin-{server.port}", role="admin")
+                _SIGNED_IN.extend(cookies)
+                for context in list(_OPEN_CONTEXTS):
+                    context.add_cookies(cookies)
         return server.url
 
     yield start
@@ -213,10 +239,67 @@ def browser():
     pw.stop()
 
 
+_SIGNED_IN: list[dict] = []      # cookies of the test admin of every live server started in this session
+_OPEN_CONTEXTS: list = []
+
+
+def sign_in(base_url: str, database_url: str, name: str, role: str = "admin", **user_kw) -> list[dict]:
+    """Add user `name` (random password) to the store, sign in through POST /login and return the
+    session cookies in Playwright's add_cookies() format."""
+    import secrets
+
+    import requests
+
+    from data import users
+    from data.store.engine import make_engine
+    password = secrets.token_urlsafe(16)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            users.add(conn, name, password, role, actor="tests", **user_kw)
+    finally:
+        engine.dispose()
+    http = requests.Session()
+    form = http.get(base_url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    r = http.post(base_url + "/login", data={"name": name, "password": password, "csrf_token": token, "next": "/"},
+                  allow_redirects=False, timeout=30)
+    assert r.status_code == 302, f"test sign-in of {name} failed: HTTP {r.status_code}: {r.text[:300]}"
+    return [{"name": c.name, "value": c.value, "url": base_url} for c in http.cookies]
+
+
+@pytest.fixture
+def logged_in_page(browser):
+    """Factory: ``logged_in_page(base, database_url, role="viewer", districts=[...])`` -> a signed-in page."""
+    contexts = []
+
+    def make(base_url: str, database_url: str, role: str = "admin", **user_kw):
+        import uuid
+        name = f"test-{role}-{uuid.uuid4().hex[:8]}"
+        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+        contexts.append(context)
+        context.add_init_script(CAPTURE_MAPS_JS)
+        context.add_cookies(sign_in(base_url, database_url, name, role, **user_kw))
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        pg.user_name = name
+        pg.console_errors = []
+        pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
+        pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e}"))
+        return pg
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
 @pytest.fixture
 def page(browser, request):
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
     context.add_init_script(CAPTURE_MAPS_JS)
+    if _SIGNED_IN:
+        context.add_cookies(_SIGNED_IN)
+    _OPEN_CONTEXTS.append(context)
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     pg.console_errors = []
@@ -229,6 +312,7 @@ def page(browser, request):
             screenshot(pg, "failed-" + request.node.nodeid)
         except Exception:  # noqa: BLE001 - a failed screenshot must not hide the real failure
             pass
+    _OPEN_CONTEXTS.remove(context)
     context.close()
 
 

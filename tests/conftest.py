@@ -22,9 +22,16 @@ def pytest_addoption(parser):
                      help="comma-separated databases to run store tests on: sqlite, postgresql")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "only_db(*kinds): run a store test on these databases only")
+
+
 def pytest_generate_tests(metafunc):
     if "db_kind" in metafunc.fixturenames:
         kinds = [k.strip() for k in metafunc.config.getoption("--db").split(",") if k.strip()]
+        only = metafunc.definition.get_closest_marker("only_db")
+        if only is not None:  # a test of one database's own mechanics runs on that one alone
+            kinds = [k for k in kinds if k in only.args]
         metafunc.parametrize("db_kind", kinds, scope="session")
 
 

@@ -453,3 +453,40 @@ def test_cases_in_a_setback_link_to_it_and_go_to_its_manager(with_grids, tmp_pat
         sid = c.execute(select(Setback.id)).scalar()
     assert (got["C00000000"].setback_id, got["C00000000"].department_code) == (sid, f"{ff.STREET}JD")
     assert (got["C00000001"].setback_id, got["C00000001"].department_code) == (None, "330203ZF")
+
+
+_CASE_COLUMNS = ["code", "class_code", "source_code", "status", "reported_at", "registered_at", "closed_at",
+                 "lon", "lat", "department_code", "priority", "description"]
+_cell = st.one_of(st.just(""), st.text(max_size=40), st.integers(-10**12, 10**12).map(str),
+                  st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                  st.sampled_from(["2026-02-30 25:61", "NaT", "1e400", "0x1F", "上报", "结案", "closed", "urgent",
+                                   "E0101", "Z9999", "121.5", "29.8", "\x00", "=cmd|' /C calc'!A0", '"', "\n"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(_CASE_COLUMNS), _cell), min_size=1, max_size=6),
+       drop=st.one_of(st.none(), st.sampled_from(_CASE_COLUMNS)))
+def test_fuzzed_case_csv_is_imported_whole_or_refused_whole(with_grids, tmp_path, edits, drop):
+    """Any cell of a cases CSV replaced by junk (or a column dropped): the file imports whole or not at all,
+    and a refusal is an ImportRejected with a message, never another exception."""
+    engine, grids = with_grids
+    n = getattr(test_fuzzed_case_csv_is_imported_whole_or_refused_whole, "n", 0) + 1
+    test_fuzzed_case_csv_is_imported_whole_or_refused_whole.n = n
+    frame = ff.cases_frame(grids, 6, prefix=f"F{n:04d}-")
+    path = ff.write_csv(frame, tmp_path / f"f{n}.csv")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for row, col, value in edits:
+        if col in df.columns:
+            df.loc[row % len(df), col] = value
+    if drop in df.columns:
+        df = df.drop(columns=drop)
+    df.to_csv(path, index=False)
+    before = (count(engine, Case), count(engine, CaseEvent))
+    try:
+        result = import_file(engine, "cases", path)
+    except ImportRejected as exc:
+        assert str(exc)
+        assert (count(engine, Case), count(engine, CaseEvent)) == before
+        return
+    assert result.rows == len(df)
+    assert count(engine, Case) == before[0] + len(df)

@@ -16,7 +16,7 @@ TABLES = ("districts", "streets", "communities", "grids", "berths", "setbacks", 
 @pytest.fixture
 def client(seeded_engine):
     cache._memo.clear()
-    app = create_app(seeded_engine)
+    app = create_app(seeded_engine, auth=False)
     return app.server.test_client()
 
 
@@ -43,7 +43,7 @@ def test_healthz_counts_match_sql(client, seeded_engine, db_kind):
 
 def test_healthz_503_when_database_unreachable(tmp_path):
     engine = make_engine("postgresql://nobody@127.0.0.1:1/nowhere", pool_pre_ping=False)
-    app = create_app(engine)
+    app = create_app(engine, auth=False)
     r = app.server.test_client().get("/healthz")
     assert r.status_code == 503
     assert r.json["status"] == "unavailable" and "unreachable" in r.json["error"]
