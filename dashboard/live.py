@@ -1,7 +1,10 @@
 """Live cases on the map: a half-second cursor poll over case_events, drawn in the "live" pane and a ticker.
 
-Why a poll and not push: it works on Flask, with any number of server processes over one store, and costs
-one indexed COUNT per poll per page while nothing happens (the callback then returns no_update).
+Why a poll and not push: it works on Flask, with any number of server processes over one store. While
+nothing happens a poll costs no query at all: each worker process keeps one snapshot of the newest event
+ids (`IdleGate`, refreshed at most every SNAPSHOT_S by whichever poll finds it stale) and answers an idle
+cursor from it with no_update. 200 pages polling every 500 ms are 400 requests/s; one indexed COUNT each
+was most of a worker's time (bench/load.py), a snapshot per worker is a handful of queries per second.
 
 Why the cursor is more than "the highest event id seen": on PostgreSQL serial ids are taken when a
 transaction inserts, not when it commits, so with several writers id 41 may become visible after id 42.
@@ -15,7 +18,9 @@ Mounting contract (the map page): `*layout_parts()` beside the map, `map_layer()
 """
 from __future__ import annotations
 
+import threading
 import time
+from bisect import bisect_right
 from urllib.parse import parse_qs, urlparse
 
 import dash_leaflet as dl
@@ -33,6 +38,8 @@ GRACE_S = 10.0      # how long a gap below a delivered id may take to commit and
 KEEP = 60           # changed cases kept on the map
 TICKER = 12         # rows in the ticker
 BATCH = 2000        # most events read per poll (a burst beyond it is read on the next polls)
+SNAPSHOT_S = 0.15   # a worker's idle snapshot is at most this old: it adds at most that to the live latency
+SNAPSHOT_ROWS = 5000
 
 
 _COLUMNS = (CaseEvent.id, CaseEvent.at, CaseEvent.action, CaseEvent.to_status, Case.code, Case.lon, Case.lat,
@@ -94,6 +101,55 @@ def poll(conn, cursor: dict | None, now: float | None = None) -> tuple[dict, lis
     return {"low": low, "seen": [list(s) for s in seen]}, fresh
 
 
+class IdleGate:
+    """One worker's snapshot of the event ids above the lowest cursor it has been asked about lately.
+
+    `idle(cursor)` is True only when, as of a snapshot at most SNAPSHOT_S old, every event above the cursor's
+    low-water mark is one it has already delivered and none of its ids is due to settle: then poll() would
+    return None, and no query is made. Anything else (news, a settlement, a cursor older than the snapshot
+    covers) says False and the caller runs poll() against the store, so what is delivered and the cursor
+    rules (gaps, GRACE_S) stay poll()'s. A gap that commits late is in the next snapshot, so it is found
+    within SNAPSHOT_S, as before within one poll.
+    """
+
+    def __init__(self, engine, every: float = SNAPSHOT_S, rows: int = SNAPSHOT_ROWS):
+        self.engine, self.every, self.rows = engine, every, rows
+        self.lock = threading.Lock()
+        self.taken = float("-inf")
+        self.ids: list[int] = []        # ascending, every committed id > floor as of `taken`
+        self.floor: int | None = None
+        self.lows: dict[int, int] = {}  # 10 s bucket -> lowest cursor low asked about in it
+
+    def idle(self, cursor: dict, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        low = int(cursor["low"])
+        seen = cursor["seen"]
+        if any(ts <= now - GRACE_S for _, ts in seen):
+            return False
+        with self.lock:
+            bucket = int(now // 10)
+            self.lows[bucket] = min(self.lows.get(bucket, low), low)
+            if time.monotonic() - self.taken > self.every:
+                self._refresh(bucket)
+            if self.floor is None or low < self.floor:
+                return False
+            above = self.ids[bisect_right(self.ids, low):]
+        known = {int(i) for i, _ in seen}
+        return all(i in known for i in above)
+
+    def _refresh(self, bucket: int) -> None:
+        for b in [b for b in self.lows if b < bucket - 3]:
+            del self.lows[b]
+        p = min(self.lows.values())
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(CaseEvent.id).where(CaseEvent.id > p).order_by(CaseEvent.id.desc())
+                               .limit(self.rows)).scalars().all()
+        self.ids = sorted(ids)
+        # Truncated: complete only above the oldest id read.
+        self.floor = p if len(ids) < self.rows else self.ids[0] - 1
+        self.taken = time.monotonic()
+
+
 def merge(cases: list[dict], fresh: list[dict], flash: bool = True) -> list[dict]:
     """The latest state per case, newest first, at most KEEP; a case reported while watching is `new`."""
     by_code = {c["code"]: c for c in cases}
@@ -148,11 +204,14 @@ def ticker(cases: list[dict], lang: str = "zh") -> list:
 
 def register(app, engine) -> None:
     from dashboard.auth import request_scope
+    gate = IdleGate(engine)
 
     @app.callback(Output("live-cursor", "data"), Output("grp-live", "children"), Output("live-ticker", "children"),
                   Input("live-tick", "data"), State("live-cursor", "data"))
     def live_poll(_n, state):
         cursor = None if not state else {"low": state["low"], "seen": state["seen"]}
+        if cursor is not None and gate.idle(cursor):
+            return no_update, no_update, no_update
         with engine.connect() as conn:
             got = poll(conn, cursor)
         if got is None:
