@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.engine import Connection
 
 from data import crs as crs_mod
@@ -36,6 +36,18 @@ CRS_NAMES = ("wgs84", "gcj02", "cgcs2000", "EPSG:4326", "EPSG:4490")
 URGENT_MAJORS = ("E04",)        # 突发事件: urgent unless the reporter says otherwise
 MAX_TEXT = {"description": 2000, "address": 128}
 CODE_LOCK = 0x6367_7A74_636F_6465 >> 2   # PostgreSQL advisory lock key of case numbering ("cgztcode")
+
+# Statements built once: building a Core statement per call (coercing every value, keying the compile cache)
+# cost more CPU than running it (bench/README.md, API throughput).
+_CASES = Case.__table__
+_INSERT_CASE = _CASES.insert().returning(*_CASES.c)
+_INSERT_EVENT = CaseEvent.__table__.insert()
+_INSERT_KEY = IdempotencyKey.__table__.insert()
+_CASE_BY_ID = select(_CASES).where(_CASES.c.id == bindparam("id"))
+_TOP_CODE = select(func.max(_CASES.c.code)).where(_CASES.c.code >= bindparam("lo"), _CASES.c.code <= bindparam("hi"))
+_REPLAY = select(IdempotencyKey.case_id, IdempotencyKey.request_hash).where(
+    IdempotencyKey.token_id == bindparam("token_id"), IdempotencyKey.key == bindparam("key"))
+_CODE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 _lock = threading.Lock()
 _locators: dict = {}   # (store url, grids version) -> Locator
@@ -104,13 +116,21 @@ def _cached(cache: dict, key: tuple, build):
 
 def locator(conn: Connection, versions: dict | None = None) -> Locator:
     """The grids' STRtree, built once per grids data version and store."""
+    return _located(conn, versions)[0]
+
+
+def _located(conn: Connection, versions: dict | None = None) -> tuple[Locator, list]:
+    """The Locator and, per grid, its (grid, community, street, district) codes as plain tuples: reading
+    them back through the DataFrame (.iloc) cost more than the point look-up itself."""
     versions = versions or meta.versions(conn)
 
     def build():
         try:
-            return Locator.from_store(conn)
+            loc = Locator.from_store(conn)
         except LookupError as exc:
             raise IntakeError(str(exc)) from None
+        g = loc.grids
+        return loc, list(zip(g["code"], g["community_code"], g["street_code"], g["district_code"]))
     return _cached(_locators, (str(conn.engine.url), versions["grids"]), build)
 
 
@@ -157,20 +177,18 @@ def _text(name: str, v) -> str | None:
 def _next_code(conn: Connection, day: datetime) -> str:
     """NB + date + a 6-digit daily sequence, like the demo and the city's own case numbers."""
     prefix = f"NB{day:%Y%m%d}"
-    top = conn.execute(select(func.max(Case.code)).where(
-        and_(Case.code >= prefix + "000000", Case.code <= prefix + "999999"))).scalar()
+    top = conn.execute(_TOP_CODE, {"lo": prefix + "000000", "hi": prefix + "999999"}).scalar()
     seq = int(top[len(prefix):]) + 1 if top and top[len(prefix):].isdigit() else 1
     return f"{prefix}{seq:06d}"
 
 
 def case_row(conn: Connection, case_id: int) -> dict:
-    return dict(conn.execute(select(Case).where(Case.id == case_id)).mappings().one())
+    return dict(conn.execute(_CASE_BY_ID, {"id": case_id}).mappings().one())
 
 
 def replay(conn: Connection, idem: Idempotency) -> dict | None:
     """The case an earlier request with this key made, or None; a different request with it is refused."""
-    hit = conn.execute(select(IdempotencyKey.case_id, IdempotencyKey.request_hash).where(
-        IdempotencyKey.token_id == idem.token_id, IdempotencyKey.key == idem.key)).first()
+    hit = conn.execute(_REPLAY, {"token_id": idem.token_id, "key": idem.key}).first()
     if hit is None:
         return None
     if hit.request_hash != idem.request_hash:
@@ -181,11 +199,12 @@ def replay(conn: Connection, idem: Idempotency) -> dict | None:
 def report(conn: Connection, *, lon, lat, class_code: str, source_code: str, description: str | None = None,
            address: str | None = None, priority: str | None = None, crs: str = "wgs84",
            reporter: str = "api", idempotency: Idempotency | None = None, now: datetime | None = None,
-           auto_register: bool | None = None) -> tuple[dict, bool]:
+           auto_register: bool | None = None, versions: dict | None = None) -> tuple[dict, bool]:
     """Create one case inside the caller's transaction; returns (case row, created).
 
     created is False when `idempotency` names a key already used for the same request: the first case
-    comes back and nothing is written.
+    comes back and nothing is written. versions: meta.versions() when the caller has already read them in
+    this transaction (the API reads them once for the case and its answer).
     """
     from data.clock import now_cst
     if idempotency is not None:
@@ -196,7 +215,7 @@ def report(conn: Connection, *, lon, lat, class_code: str, source_code: str, des
             return first, False
     now = now or now_cst()
     lon, lat = to_wgs84(lon, lat, crs)
-    versions = meta.versions(conn)
+    versions = versions or meta.versions(conn)
     ref = reference(conn, versions)
     cls = ref.classes.get(str(class_code or ""))
     if cls is None:
@@ -209,13 +228,11 @@ def report(conn: Connection, *, lon, lat, class_code: str, source_code: str, des
         raise IntakeError(f"priority must be one of {', '.join(PRIORITIES)}")
     description, address = _text("description", description), _text("address", address)
 
-    loc = locator(conn, versions)
+    loc, grid_codes = _located(conn, versions)
     i = int(loc.grid_index([lon], [lat])[0])
     if i < 0:
         raise IntakeError(f"the point ({lon:.6f}, {lat:.6f}) lies outside every unit grid of the city")
-    g = loc.grids.iloc[i]
-    codes = {"grid_code": g["code"], "community_code": g["community_code"], "street_code": g["street_code"],
-             "district_code": g["district_code"]}
+    codes = dict(zip(("grid_code", "community_code", "street_code", "district_code"), grid_codes[i]))
     try:
         dept, setback_id = routing.route(conn, department_kind=cls["department_kind"],
                                          in_setback_class=bool(cls["in_setback"]), lon=lon, lat=lat,
@@ -232,20 +249,20 @@ def report(conn: Connection, *, lon, lat, class_code: str, source_code: str, des
         # Writers take turns from numbering to commit (SQLite's BEGIN IMMEDIATE does this for the whole
         # transaction). Without it concurrent writers drew the same daily number and retried until they gave
         # up: 152 of 335 POSTs failed with 16 clients (bench/api.py).
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CODE_LOCK})
-    case = dict(conn.execute(Case.__table__.insert().returning(*Case.__table__.c)
-                             .values(code=_next_code(conn, now), **values)).mappings().one())
-    conn.execute(CaseEvent.__table__.insert().values(case_id=case["id"], at=now, actor=reporter[:64],
-                                                     action="report", from_status=None, to_status="reported",
-                                                     department_code=dept, note=description))
+        conn.execute(_CODE_LOCK, {"k": CODE_LOCK})
+    values["code"] = _next_code(conn, now)
+    case = dict(conn.execute(_INSERT_CASE, values).mappings().one())
+    conn.execute(_INSERT_EVENT, {"case_id": case["id"], "at": now, "actor": reporter[:64], "action": "report",
+                                 "from_status": None, "to_status": "reported", "department_code": dept,
+                                 "note": description})
     audit.record(conn, reporter, "case_report", target=case["code"],
                  detail={"source": source_code, "class": class_code, "grid": case["grid_code"]})
     if auto_register if auto_register is not None else not src["verify_first"]:
         case = workflow.apply(conn, case["id"], "register", workflow.Actor("system", "system"), expected_version=1,
                               calendar=ref.calendar, now=now)
     if idempotency is not None:
-        conn.execute(IdempotencyKey.__table__.insert().values(
-            token_id=idempotency.token_id, key=idempotency.key, request_hash=idempotency.request_hash,
-            case_id=case["id"], created_at=now))
+        conn.execute(_INSERT_KEY, {"token_id": idempotency.token_id, "key": idempotency.key,
+                                   "request_hash": idempotency.request_hash, "case_id": case["id"],
+                                   "created_at": now})
     meta.bump(conn, "cases")
     return case, True

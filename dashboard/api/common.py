@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from data.statuses import OPEN, STATUSES
@@ -65,14 +65,19 @@ def case_json(c: dict, class_names: dict | None = None, now: datetime | None = N
     return out
 
 
-def class_names(conn: Connection) -> dict:
-    """code -> (name, English name), from the reference snapshot data.intake keeps per data version."""
+def class_names(conn: Connection, versions: dict | None = None) -> dict:
+    """code -> (name, English name), from the reference snapshot data.intake keeps per data version.
+    versions: meta.versions() when the caller has read them in this transaction."""
     from data import intake
-    return intake.reference(conn).class_names
+    return intake.reference(conn, versions).class_names
+
+
+_EVENTS = (select(CaseEvent.__table__).where(CaseEvent.__table__.c.case_id == bindparam("case_id"))
+           .order_by(CaseEvent.__table__.c.id))
 
 
 def events_json(conn: Connection, case_id: int) -> list[dict]:
-    rows = conn.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)).mappings()
+    rows = conn.execute(_EVENTS, {"case_id": case_id}).mappings()
     return [{"at": iso(r["at"]), "actor": r["actor"], "action": r["action"], "from_status": r["from_status"],
              "to_status": r["to_status"], "department_code": r["department_code"], "note": r["note"]} for r in rows]
 

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -86,20 +86,25 @@ def _cursor(s: str) -> int:
         raise ApiError(400, "bad_parameter", "cursor is not one this API returned") from None
 
 
+_CASE_BY_CODE = select(Case.__table__).where(Case.__table__.c.code == bindparam("code"))
+
+
 def _case_by_code(conn, code: str) -> dict:
-    c = conn.execute(select(Case).where(Case.code == code)).mappings().first()
+    c = conn.execute(_CASE_BY_CODE, {"code": code}).mappings().first()
     if c is None:
         raise ApiError(404, "not_found", f"no case with code {code!r}")
     return dict(c)
 
 
-def create_case(conn, token: tokens.Token, body: dict, key: str | None) -> tuple[dict, bool]:
+def create_case(conn, token: tokens.Token, body: dict, key: str | None,
+                versions: dict | None = None) -> tuple[dict, bool]:
     """Shared by the API and Open311: intake.report with the token's idempotency scope."""
     idem = intake.Idempotency(token.id, key, request_hash(body)) if key is not None else None
     return intake.report(conn, lon=body.get("lon"), lat=body.get("lat"), class_code=body.get("class_code"),
                          source_code=body.get("source_code"), description=body.get("description"),
                          address=body.get("address"), priority=body.get("priority"),
-                         crs=body.get("crs") or "wgs84", reporter=f"api:{token.name}", idempotency=idem)
+                         crs=body.get("crs") or "wgs84", reporter=f"api:{token.name}", idempotency=idem,
+                         versions=versions)
 
 
 def create_with_retry(engine: Engine, token: str | None, body: dict, key: str | None):
@@ -109,8 +114,9 @@ def create_with_retry(engine: Engine, token: str | None, body: dict, key: str | 
         try:
             with intake.write_transaction(engine) as conn:
                 who = _auth(conn, tokens.REPORT_SCOPES, token)
-                case, created = create_case(conn, who, body, key)
-                names = class_names(conn)
+                versions = meta.versions(conn)
+                case, created = create_case(conn, who, body, key, versions)
+                names = class_names(conn, versions)
             return case, created, names
         except IntegrityError:
             if attempt or key is None:
