@@ -1,6 +1,6 @@
 """A filter change at full scale: server time of the update and the time until every panel has redrawn.
 
-    python bench/filters.py [--db sqlite|postgresql|both] [--runs 8] [--skip-browser]
+    python bench/filters.py [--db sqlite|postgresql|both] [--runs 8] [--skip-browser] [--skip-naive] [--per-state]
 
 Stores (read only): SQLite sqlite:////work/full/full.sqlite, PostgreSQL
 postgresql+psycopg://postgres@127.0.0.1:5432/cgzt_full (override with BENCH_SQLITE_URL / BENCH_PG_URL).
@@ -75,8 +75,9 @@ def states(ref, runs):
 
 # ------------------------------------------------------------------------------------------ server
 
-def server_update(engine, s) -> dict:
-    """Everything the callbacks compute for one filter change, timed per part (ms)."""
+def server_update(engine, s, cpu: dict | None = None) -> dict:
+    """Everything the callbacks compute for one filter change, timed per part (wall ms; CPU ms of this
+    process into `cpu`, which on SQLite includes the database's own work and on PostgreSQL does not)."""
     from dashboard import page_state as ps
     from dashboard.map_page import approx_bounds, initial_extent
     from dashboard.panels import reference
@@ -85,28 +86,29 @@ def server_update(engine, s) -> dict:
     from layers.metrics import grid_metric
     f = ps.filters(s)
     out = {}
+    cpu = {} if cpu is None else cpu
     ref = reference.load(engine)
     ext = initial_extent(reference.bounds(ref, f.area) or [[29.2, 120.9], [30.4, 122.2]])
     (south, west), (north, east) = approx_bounds(ext["center"], ext["zoom"])
+    data = None
+
+    def timed(name, fn):
+        t, c = time.perf_counter(), time.process_time()
+        r = fn()
+        out[name] = 1000 * (time.perf_counter() - t)
+        cpu[name] = 1000 * (time.process_time() - c)
+        return r
+
     with engine.connect() as conn:
-        for name, fn in (("grids", lambda: grid_metric(conn, s["metric"], f)),
-                         ("cases view", lambda: view(conn, ext["zoom"], (west, south, east, north), f, cache=False)),
-                         ("breakdowns", lambda: kpis.rows(conn, f))):
-            t = time.perf_counter()
-            r = fn()
-            out[name] = 1000 * (time.perf_counter() - t)
-        data = r
-        t = time.perf_counter()
-        kpis.compute(conn, f, data=data)
-        out["kpi tiles"] = 1000 * (time.perf_counter() - t)
-        t = time.perf_counter()
-        charts.all_data(conn, f, data=data)
-        out["chart data"] = 1000 * (time.perf_counter() - t)
-        t = time.perf_counter()
-        table.total(conn, f)
-        table.page(conn, f, 0, 100)
-        out["table page"] = 1000 * (time.perf_counter() - t)
+        timed("grids", lambda: grid_metric(conn, s["metric"], f))
+        timed("cases view", lambda: view(conn, ext["zoom"], (west, south, east, north), f, cache=False))
+        data = timed("breakdowns", lambda: kpis.rows(conn, f))
+        timed("kpi tiles", lambda: kpis.compute(conn, f, data=data))
+        timed("chart data", lambda: charts.all_data(conn, f, data=data))
+        # The count is the breakdown's current period (dashboard.map_page.row_count): no query of its own.
+        timed("table page", lambda: (sum(r[4] for r in data[0] if r[0] == 0), table.page(conn, f, 0, 100)))
     out["total"] = sum(out.values())
+    cpu["total"] = sum(cpu.values())
     return out
 
 
@@ -220,6 +222,8 @@ def main(argv=None):
     ap.add_argument("--db", default="both", choices=("sqlite", "postgresql", "both"))
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--skip-browser", action="store_true")
+    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--per-state", action="store_true", help="print every state's parts (wall and CPU ms)")
     ap.add_argument("--port", type=int, default=8791)
     a = ap.parse_args(argv)
     from dashboard.panels import reference
@@ -230,17 +234,28 @@ def main(argv=None):
         engine = make_engine(URLS[db])
         ref = reference.load(engine)
         sts = states(ref, a.runs)
-        parts = [server_update(engine, s) for s in sts]
-        df, load_s = load_frame(engine)
-        naive = [naive_update(df, s) for s in sts]
-        del df
+        cpus = [{} for _ in sts]
+        parts = [server_update(engine, s, c) for s, c in zip(sts, cpus)]
+        if not a.skip_naive:
+            df, load_s = load_frame(engine)
+            naive = [naive_update(df, s) for s in sts]
+            del df
         print(f"\n## {db}: {a.runs} filter changes (distinct states), load {os.getloadavg()[0]:.1f}")
-        print("| part | median ms | p95 ms |\n| --- | ---: | ---: |")
+        if a.per_state:
+            keys = list(parts[0])
+            print("| state | " + " | ".join(keys) + " |")
+            for s, x, c in zip(sts, parts, cpus):
+                label = f"{s['range']} {s['path']} {','.join(s['majors']) or '-'}"
+                print(f"| {label} | " + " | ".join(f"{x[k]:.0f} ({c[k]:.0f})" for k in keys) + " |")
+            print("(wall ms, CPU ms of the bench process in brackets)\n")
+        print("| part | median ms | p95 ms | CPU median ms | CPU p95 ms |\n| --- | ---: | ---: | ---: | ---: |")
         for k in parts[0]:
             m, p = stats([x[k] for x in parts])
-            print(f"| server: {k} | {m:.0f} | {p:.0f} |")
-        m, p = stats(naive)
-        print(f"| naive pandas, same panels (after a {load_s:.1f} s load of every case) | {m:.0f} | {p:.0f} |")
+            cm, cp = stats([x[k] for x in cpus])
+            print(f"| server: {k} | {m:.0f} | {p:.0f} | {cm:.0f} | {cp:.0f} |")
+        if not a.skip_naive:
+            m, p = stats(naive)
+            print(f"| naive pandas, same panels (after a {load_s:.1f} s load of every case) | {m:.0f} | {p:.0f} | | |")
         if not a.skip_browser:
             # Each state again, in a fresh order, so the browser measures cold server memos too.
             b_states = states(ref, a.runs + 1)[1:]

@@ -490,23 +490,36 @@ def detail_hint_panel(lang):
 # ---------------------------------------------------------------- server-side helpers
 
 class _Memo:
-    """Small per-process memo keyed on data versions: values derived from the shared store, never the store."""
+    """Small per-process memo keyed on data versions: values derived from the shared store, never the store.
+
+    Single flight: callbacks of one filter change arrive together (KPIs, charts and the table all read the
+    same breakdowns); the first computes, the others wait for its value instead of running the same scans.
+    """
 
     def __init__(self, ttl: float):
-        self.ttl, self.data, self.lock = ttl, {}, threading.Lock()
+        self.ttl, self.data, self.lock, self.flights = ttl, {}, threading.Lock(), {}
 
     def get(self, key, fn):
-        now = time.monotonic()
         with self.lock:
             hit = self.data.get(key)
-            if hit and now - hit[0] < self.ttl:
+            if hit and time.monotonic() - hit[0] < self.ttl:
                 return hit[1]
-        value = fn()
-        with self.lock:
-            if len(self.data) > 256:
-                self.data.clear()
-            self.data[key] = (now, value)
-        return value
+            flight = self.flights.setdefault(key, threading.Lock())
+        with flight:
+            with self.lock:
+                hit = self.data.get(key)
+                if hit and time.monotonic() - hit[0] < self.ttl:
+                    return hit[1]
+            try:
+                value = fn()
+                with self.lock:
+                    if len(self.data) > 256:
+                        self.data.clear()
+                    self.data[key] = (time.monotonic(), value)
+            finally:
+                with self.lock:
+                    self.flights.pop(key, None)
+            return value
 
 
 _metric_memo = _Memo(ttl=60.0)
@@ -1020,6 +1033,13 @@ def chart_data(engine, f):
                            lambda: _with_conn(engine, lambda conn, g: charts.all_data(conn, g, data=panel_rows(engine, g)), f))
 
 
+def row_count(engine, f) -> int:
+    """The table's row count: the cases reported in the period, i.e. the current period of the breakdown
+    the KPI tiles already read (same WHERE), so the table costs no count of its own."""
+    rep, _ = panel_rows(engine, f)
+    return sum(n for p, _, _, _, n in rep if p == 0)
+
+
 def _with_conn(engine, fn, *args):
     with engine.connect() as conn:
         return fn(conn, *args)
@@ -1121,8 +1141,8 @@ def register_panels(app, engine) -> None:
         if not req or not ui:
             return no_update, no_update
         f = ps.filters(ui)
+        total = row_count(engine, f)
         with engine.connect() as conn:
-            total = table.total(conn, f)
             data = table.page(conn, f, req.get("startRow", 0), req.get("endRow", table_panel.BLOCK),
                               req.get("sortModel"), ui["lang"])
         return {"rowData": data, "rowCount": total}, t("rows_total", ui["lang"], n=f"{total:,}")

@@ -1,13 +1,12 @@
-"""Two GROUP BYs that every KPI tile and chart of one filter is read from, for the period and the one before.
+"""Two groupings that every KPI tile and chart of one filter is read from, for the period and the one before.
 
-Why: the tiles and charts need ~15 numbers series over the same two populations. Asking each its own
-query scanned the same index range 15 times (10 s city-wide at 1M cases); one pass per population, grouped
-finely enough to sum every panel from it in Python, reads each range once.
+Why: the tiles and charts need ~15 numbers series over the same two populations; one pass per population,
+grouped finely enough to sum every panel from it in Python, reads each once. The passes run over the
+in-process columns of layers.cube (masks and bincounts, a few ms at 1M cases), not SQL: SQLite groups by
+sorting, which cost 0.4 s (reported) and 0.7 s (due) of CPU city-wide for 30 days (bench/README.md).
 
 reported  cases reported in [previous.start, end) (layers.filters.where, period 'reported'), grouped by
           (period, time bucket, minor class, status): reported, registered, timeline, classes, funnel.
-          It sorts (GROUP BY), so it reads the period-led covering index: a range of ~150k entries
-          city-wide instead of a skip-scan per grid (1.6 s vs 0.95 s at 1M cases, loaded machine).
 due       registered cases due in [previous.start, end) (period 'deadline', the population of 结案率 as in
           layers.metrics), grouped by (period, street, department) with closed / closed on time / hours
           registered -> closed: both rates, departments, streets, average handling time
@@ -19,10 +18,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select, union_all
+import numpy as np
 
-from data.statuses import REGISTERED_STAGES
-from layers.filters import Filters, cases, is_open, now_cst, pinned, where
+from data.statuses import OPEN, REGISTERED_STAGES
+from layers import cube
+from layers.filters import Filters, now_cst
 
 HOURLY_MAX = timedelta(days=2)
 
@@ -36,75 +36,104 @@ def hourly(f: Filters) -> bool:
     return (f.end - f.start) <= HOURLY_MAX
 
 
-def _bucket(conn, is_hourly: bool):
-    c = cases.c
-    if conn.dialect.name == "postgresql":
-        return func.to_char(c.reported_at, "YYYY-MM-DD HH24" if is_hourly else "YYYY-MM-DD")
-    # SQLite stores 'YYYY-MM-DD HH:MM:SS': the first 13 or 10 characters are the hour or the day.
-    return func.substr(c.reported_at, 1, 13 if is_hourly else 10)
+def _unit(is_hourly: bool) -> int:
+    return 3_600_000_000 if is_hourly else 86_400_000_000
 
 
 def reported(conn, f: Filters, now=None) -> list[tuple[int, str, str, str, int]]:
     """[(period 0 = f / 1 = previous, bucket 'YYYY-MM-DD[ HH]', class_code, status, cases)]."""
-    c = cases.c
-    both = _span(f)
-    b = _bucket(conn, hourly(f))
-    cur = case((c.reported_at >= f.start, 0), else_=1)
-    q = pinned(select(cur, b, c.class_code, c.status, func.count())
-               .where(*where(both, period="reported", now=now)).group_by(cur, b, c.class_code, c.status),
-               "ix_cases_grid_cover" if f.street else "ix_cases_reported_cover")
-    return [(int(p), str(k)[:13], cls, st, int(n)) for p, k, cls, st, n in conn.execute(q)]
-
-
-def _hours(conn):
-    c = cases.c
-    if conn.dialect.name == "postgresql":
-        return func.extract("epoch", c.closed_at - c.registered_at) / 3600.0
-    return (func.julianday(c.closed_at) - func.julianday(c.registered_at)) * 24.0
+    snap = cube.snapshot(conn)
+    idx = np.flatnonzero(cube.mask(conn, snap, _span(f), now, "reported"))
+    if not len(idx):
+        return []
+    rep = snap.t["reported_at"][idx]
+    is_hourly = hourly(f)
+    # Naive CST microseconds since 1970-01-01 00:00: floor division gives the hour or the calendar day.
+    bucket = rep // _unit(is_hourly)
+    b0 = int(bucket.min())
+    nb = int(bucket.max()) - b0 + 1
+    ncls, nst = len(snap.codes["class_code"].values), len(snap.codes["status"].values)
+    period = (rep < cube.us(f.start)).astype(np.int64)
+    key = ((period * nb + (bucket - b0)) * ncls + snap.c["class_code"][idx]) * nst + snap.c["status"][idx]
+    keys, n = np.unique(key, return_counts=True)
+    st, rest = keys % nst, keys // nst
+    cls, rest = rest % ncls, rest // ncls
+    bk, per = rest % nb + b0, rest // nb
+    fmt = "%Y-%m-%d %H" if is_hourly else "%Y-%m-%d"
+    names = {int(b): np.datetime64(int(b) * _unit(is_hourly), "us").astype(datetime).strftime(fmt)
+             for b in np.unique(bk)}
+    cv, sv = snap.codes["class_code"].values, snap.codes["status"].values
+    return [(int(p), names[int(b)], cv[int(c)], sv[int(s)], int(k))
+            for p, b, c, s, k in zip(per.tolist(), bk.tolist(), cls.tolist(), st.tolist(), n.tolist())]
 
 
 def due(conn, f: Filters, now=None) -> list[tuple[int, str, str | None, int, int, int, float]]:
     """[(period, street code, department code, closed, closed on time, due, hours of the closed)]."""
-    c = cases.c
-    both = _span(f)
-    cur = c.deadline_at >= f.start
-    period = case((cur, 0), else_=1)
-    end_of = case((cur, f.end), else_=f.start)
-    closed = and_(c.status == "closed", c.closed_at < end_of)
-    ontime = and_(closed, c.closed_at <= c.deadline_at)
-    street = func.substr(c.grid_code, 1, 9)
-    q = pinned(select(period, street, c.department_code, func.count().filter(closed), func.count().filter(ontime),
-                      func.count(), func.sum(case((closed, _hours(conn)), else_=0.0)))
-               .where(*where(both, period="deadline", now=now), c.registered_at.is_not(None),
-                      c.status.in_(REGISTERED_STAGES))
-               .group_by(period, street, c.department_code), "ix_cases_deadline_cover")
-    return [(int(p), s, d, int(a), int(o), int(n), float(h or 0.0)) for p, s, d, a, o, n, h in conn.execute(q)]
+    snap = cube.snapshot(conn)
+    t, c = snap.t, snap.c
+    m = cube.mask(conn, snap, _span(f), now, "deadline")
+    m &= (t["registered_at"] != cube.NA) & cube.status_lut(snap, REGISTERED_STAGES)[c["status"]]
+    idx = np.flatnonzero(m)
+    if not len(idx):
+        return []
+    dl, cl = t["deadline_at"][idx], t["closed_at"][idx]
+    cur = dl >= cube.us(f.start)
+    end_of = np.where(cur, cube.us(f.end), cube.us(f.start))
+    closed = cube.status_lut(snap, ("closed",))[c["status"][idx]] & (cl != cube.NA) & (cl < end_of)
+    ontime = closed & (cl <= dl)
+    hours = np.where(closed, (cl - t["registered_at"][idx]) / 3.6e9, 0.0)
+    grids = snap.codes["grid_code"].values
+    streets, street_of = np.unique(np.array([g[:9] for g in grids], dtype=object), return_inverse=True)
+    ndep = len(snap.codes["department_code"].values)
+    key = ((np.where(cur, 0, 1) * len(streets)) + street_of[c["grid_code"][idx]]) * ndep + c["department_code"][idx]
+    keys, inv = np.unique(key, return_inverse=True)
+    g = len(keys)
+    n_closed = np.bincount(inv, weights=closed, minlength=g)
+    n_ontime = np.bincount(inv, weights=ontime, minlength=g)
+    n_due = np.bincount(inv, minlength=g)
+    h = np.bincount(inv, weights=hours, minlength=g)
+    deps = snap.codes["department_code"].values
+    out = []
+    for k, a, o, n, hh in zip(keys.tolist(), n_closed.tolist(), n_ontime.tolist(), n_due.tolist(), h.tolist()):
+        dep, rest = k % ndep, k // ndep
+        out.append((rest // len(streets), str(streets[rest % len(streets)]), deps[dep] or None, int(a), int(o),
+                    int(n), float(hh)))
+    return out
 
 
 def state_at(conn, f: Filters, at: datetime) -> dict:
     """{'open', 'overdue', 'setbacks'} as they were at `at`, rebuilt from timestamps: reported before it,
     not closed before it, not rejected; overdue = its (current) deadline before `at`.
 
-    Two disjoint short ranges instead of every case reported before `at`: the cases open now (status index,
-    ~1 % of the table) and those closed at or after `at` (closed_at index, migration 0008).
+    Open now and not closed before `at` (a reopened case keeps its old closed_at), or closed at or after it.
     """
-    c = cases.c
-    base = where(f, period=None) + [c.reported_at < at]
-    still_open = pinned(select(c.deadline_at, c.setback_id).where(
-        *base, is_open(cases), (c.closed_at.is_(None)) | (c.closed_at >= at)), "ix_cases_status_cover")
-    closed_since = pinned(select(c.deadline_at, c.setback_id).where(
-        *base, c.status == "closed", c.closed_at >= at), "ix_cases_closed_cover")
-    both = union_all(still_open, closed_since).subquery()
-    n, late, sb = conn.execute(select(func.count(), func.count().filter(both.c.deadline_at < at),
-                                      func.count(func.distinct(both.c.setback_id)))).first()
-    return {"open": int(n or 0), "overdue": int(late or 0), "setbacks": int(sb or 0)}
+    snap = cube.snapshot(conn)
+    t, c = snap.t, snap.c
+    a = cube.us(at)
+    rep, cl, dl = t["reported_at"], t["closed_at"], t["deadline_at"]
+    still_open = cube.status_lut(snap, OPEN)[c["status"]] & ((cl == cube.NA) | (cl >= a))
+    closed_since = cube.status_lut(snap, ("closed",))[c["status"]] & (cl != cube.NA) & (cl >= a)
+    sel = cube.mask(conn, snap, f, None, None) & (rep != cube.NA) & (rep < a) & (still_open | closed_since)
+    late = sel & (dl != cube.NA) & (dl < a)
+    sb = snap.setback[sel]
+    return {"open": int(sel.sum()), "overdue": int(late.sum()), "setbacks": int(np.unique(sb[sb >= 0]).size)}
+
+
+def now_state(conn, f: Filters, now=None) -> dict:
+    """{'open', 'overdue', 'setbacks'} now: open cases in f's scope (the period does not apply), those past
+    their deadline (layers.filters.is_overdue), and the setback spaces with at least one open case."""
+    now = now or now_cst()
+    snap = cube.snapshot(conn)
+    t, c = snap.t, snap.c
+    sel = cube.mask(conn, snap, f, now, None) & cube.status_lut(snap, OPEN)[c["status"]]
+    dl = t["deadline_at"]
+    sb = snap.setback[sel]
+    return {"open": int(sel.sum()), "overdue": int((sel & (dl != cube.NA) & (dl < cube.us(now))).sum()),
+            "setbacks": int(np.unique(sb[sb >= 0]).size)}
 
 
 def setbacks_now(conn, f: Filters, now=None) -> int:
-    c = cases.c
-    q = select(func.count(func.distinct(c.setback_id))).where(*where(f, period=None, now=now), is_open(cases),
-                                                               c.setback_id.is_not(None))
-    return int(conn.execute(q).scalar() or 0)
+    return now_state(conn, f, now)["setbacks"]
 
 
 def buckets(f: Filters) -> list[datetime]:
@@ -124,4 +153,4 @@ def bucket_key(d: datetime, is_hourly: bool) -> str:
     return d.strftime("%Y-%m-%d %H" if is_hourly else "%Y-%m-%d")
 
 
-__all__ = ["reported", "due", "state_at", "setbacks_now", "buckets", "bucket_key", "hourly", "now_cst"]
+__all__ = ["reported", "due", "state_at", "now_state", "setbacks_now", "buckets", "bucket_key", "hourly", "now_cst"]

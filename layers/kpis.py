@@ -1,8 +1,8 @@
 """KPI tiles: one definition of each indicator, for the current period and the previous one of equal length.
 
 Why here: the tiles, the wall and the tests must agree on what "open" or "按期结案率" means. Every query
-goes through layers.filters.where (so access scopes added there apply); "open" / "overdue" now are
-layers.metrics.counts; the flow indicators and rates are summed from the two breakdowns of
+goes through layers.filters.where or its column form layers.cube.mask (so access scopes added there
+apply); "open" / "overdue" now are layers.breakdown.now_state (metrics' definitions); the flow indicators and rates are summed from the two breakdowns of
 layers.breakdown (one pass each for both periods), which follow metrics' definitions of 结案率 /
 按期结案率 exactly (tests compare them with metrics.counts and with raw SQL).
 
@@ -34,7 +34,7 @@ from data.statuses import REGISTERED_STAGES
 from data.store.schema import Berth, BerthSession
 from layers import breakdown
 from layers.filters import Filters, code_range, now_cst
-from layers.metrics import berth_occupancy, counts
+from layers.metrics import berth_occupancy
 
 KPIS = ("reported", "registered", "open", "overdue", "close_rate", "ontime_rate", "avg_hours", "occupancy",
         "setbacks")
@@ -67,15 +67,6 @@ def previous(filters: Filters) -> Filters:
 def _replace(f: Filters, **kw) -> Filters:
     from dataclasses import replace
     return replace(f, **kw)
-
-
-def _sum(pairs: dict) -> tuple[int, int]:
-    return sum(v[0] for v in pairs.values()), sum(v[1] for v in pairs.values())
-
-
-def _level(f: Filters) -> str:
-    """Every case lies in one district, so the district rows of metrics.counts add up to the scope's total."""
-    return "district"
 
 
 def occupancy(conn, f: Filters, at: datetime | None = None) -> tuple[float | None, int, int]:
@@ -142,15 +133,16 @@ def compute(conn, filters: Filters, now: datetime | None = None, data: tuple | N
     pct = lambda a, b: 100.0 * a / b if b else None  # noqa: E731
     out = {"reported": Kpi("reported", n_rep[0], n_rep[1]), "registered": Kpi("registered", n_reg[0], n_reg[1])}
     was = breakdown.state_at(conn, filters, filters.start)
-    out["open"] = Kpi("open", _sum(counts(conn, "open", _level(filters), filters, now))[0], was["open"])
-    out["overdue"] = Kpi("overdue", _sum(counts(conn, "overdue", _level(filters), filters, now))[0], was["overdue"])
+    cur = breakdown.now_state(conn, filters, now)
+    out["open"] = Kpi("open", cur["open"], was["open"])
+    out["overdue"] = Kpi("overdue", cur["overdue"], was["overdue"])
     out["close_rate"] = Kpi("close_rate", pct(closed[0], den[0]), pct(closed[1], den[1]), closed[0], den[0])
     out["ontime_rate"] = Kpi("ontime_rate", pct(ontime[0], den[0]), pct(ontime[1], den[1]), ontime[0], den[0])
     out["avg_hours"] = Kpi("avg_hours", hours[0] / closed[0] if closed[0] else None,
                            hours[1] / closed[1] if closed[1] else None, closed[0], None)
     (o, occ, tot), (po, _, _) = occupancy(conn, filters), occupancy(conn, filters, at=filters.start)
     out["occupancy"] = Kpi("occupancy", o, po, occ, tot)
-    out["setbacks"] = Kpi("setbacks", breakdown.setbacks_now(conn, filters, now), was["setbacks"])
+    out["setbacks"] = Kpi("setbacks", cur["setbacks"], was["setbacks"])
     return out
 
 

@@ -1,0 +1,257 @@
+"""The columns of the cases table that the panels aggregate, held in this process as numpy arrays.
+
+Why: a filter change needs the same ~170k cases (this period and the previous one, city-wide, 30 days at 1M
+cases) grouped five ways (time bucket, class, status, street, department). SQLite groups by sorting, ~1-2 us
+per row and grouping (the breakdowns cost 0.4 + 0.7 s of CPU per change, bench/README.md), and a per-day
+rollup table does not help: grouped by (day, grid or street, class, status, source, department), the keys
+the filters need, 30 days of cases still make 64-78k rows out of 84k. A mask and np.bincount over 1M
+in-memory rows costs a few milliseconds per panel on either database.
+
+Exactness: the arrays are the cases table's rows, not an approximation. Every read first asks the store
+for (version:cases, max(updated_at), max(id)) through the caller's connection (two index probes and a
+meta row); when any of them moved, the rows with updated_at within CATCH_UP of the last seen maximum or an
+id above the last seen id are read again and patched in by id. Every writer of cases sets updated_at
+(data.workflow, data.intake, the importers) and bumps version:cases; a transaction that commits more than
+CATCH_UP after it stamped updated_at, or a deletion, is caught by the full reload that a max(id) or
+max(updated_at) moving backwards triggers, or by the periodic full reload (RELOAD_S).
+
+Timestamps are int64 microseconds (naive CST, as stored); a missing one is NA (int64 min), and every
+comparison against a nullable column masks NA explicitly.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import DateTime, bindparam, select, text
+
+NA = np.iinfo(np.int64).min
+CATCH_UP_S = 60
+RELOAD_S = 3600.0
+TIMES = ("reported_at", "deadline_at", "registered_at", "closed_at")
+CODES = ("grid_code", "class_code", "status", "source_code", "department_code")
+
+
+def us(d: datetime) -> int:
+    """A naive datetime as int64 microseconds, the arrays' unit."""
+    return int(np.datetime64(d, "us").astype(np.int64))
+
+
+@dataclass
+class _Codes:
+    """A categorical column: values[i] is the string of code i ('' for NULL)."""
+    values: list = field(default_factory=list)
+    index: dict = field(default_factory=dict)
+
+    def encode(self, col) -> np.ndarray:
+        out = np.empty(len(col), dtype=np.int32)
+        idx, vals = self.index, self.values
+        for i, v in enumerate(col):
+            v = "" if v is None else v
+            k = idx.get(v)
+            if k is None:
+                k = idx[v] = len(vals)
+                vals.append(v)
+            out[i] = k
+        return out
+
+    def lut(self, pred) -> np.ndarray:
+        """Boolean lookup table over the codes: lut[codes] is the row mask of pred(value)."""
+        return np.fromiter((bool(pred(v)) for v in self.values), dtype=bool, count=len(self.values))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent set of columns (replaced whole on every patch, so a reader never sees half of one)."""
+    ids: np.ndarray
+    t: dict              # name -> int64 us array
+    c: dict              # name -> int32 code array
+    setback: np.ndarray  # int64, -1 for none
+    codes: dict          # name -> _Codes (shared, append-only)
+    mark: tuple          # (version, max updated_at, max id) the snapshot reflects
+
+
+class _Cube:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.snap: Snapshot | None = None
+        self.loaded_at = 0.0
+
+
+# One set of columns per Engine (not per URL: a test that rebuilds a store under the same URL makes a new
+# engine), dropped with it.
+_cubes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_cubes_lock = threading.Lock()
+
+_SELECT = ("SELECT id, {times}, grid_code, class_code, status, source_code, department_code, setback_id "
+           "FROM cases")
+
+
+def _times_sql(dialect: str) -> str:
+    if dialect == "postgresql":
+        return ", ".join(f"(extract(epoch FROM {c}) * 1000000)::bigint" for c in TIMES)
+    return ", ".join(TIMES)
+
+
+def _to_us(col, dialect: str) -> np.ndarray:
+    if dialect == "postgresql":
+        return np.array([NA if v is None else int(v) for v in col], dtype=np.int64)
+    # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]' strings, which numpy parses; None -> NaT == int64 min.
+    return np.array(["NaT" if v is None else v for v in col], dtype="datetime64[us]").astype(np.int64)
+
+
+def _mark(conn) -> tuple:
+    from data.store import meta
+    # Two statements: SQLite answers a lone max() from the index's end, but scans for max(a), max(b).
+    upd = conn.execute(text("SELECT max(updated_at) FROM cases")).scalar()
+    top = conn.execute(text("SELECT max(id) FROM cases")).scalar()
+    if isinstance(upd, str):
+        upd = datetime.fromisoformat(upd)
+    return (meta.get(conn, "version:cases"), upd, int(top or 0))
+
+
+def _read(conn, where: str = "", params: dict | None = None):
+    d = conn.dialect.name
+    q = text(_SELECT.format(times=_times_sql(d)) + where + " ORDER BY id")
+    if params:
+        q = q.bindparams(*[bindparam(k, type_=DateTime) for k in params if isinstance(params[k], datetime)])
+    rows = conn.execute(q, params or {}).all()
+    cols = list(zip(*rows)) if rows else [()] * (2 + len(TIMES) + len(CODES))
+    return cols, d
+
+
+def _columns(cols, d, codes):
+    ids = np.array(cols[0], dtype=np.int64)
+    t = {name: _to_us(cols[1 + i], d) for i, name in enumerate(TIMES)}
+    c = {name: codes[name].encode(cols[1 + len(TIMES) + i]) for i, name in enumerate(CODES)}
+    setback = np.array([-1 if v is None else int(v) for v in cols[-1]], dtype=np.int64)
+    return ids, t, c, setback
+
+
+def _load(conn, mark) -> Snapshot:
+    codes = {name: _Codes() for name in CODES}
+    cols, d = _read(conn)
+    ids, t, c, setback = _columns(cols, d, codes)
+    return Snapshot(ids, t, c, setback, codes, mark)
+
+
+def _patch(conn, snap: Snapshot, mark) -> Snapshot | None:
+    """Rows changed since snap, patched in by id; None when a full reload is needed."""
+    old_v, old_upd, old_id = snap.mark
+    _, upd, top = mark
+    if top < old_id or old_upd is None or upd is None or upd < old_upd:
+        return None
+    since = old_upd - _catch_up()
+    cols, d = _read(conn, " WHERE updated_at >= :since OR id > :top", {"since": since, "top": int(old_id)})
+    if not cols[0]:
+        return replace(snap, mark=mark)
+    ids, t, c, setback = _columns(cols, d, snap.codes)
+    pos = np.searchsorted(snap.ids, ids)
+    known = (pos < len(snap.ids)) & (snap.ids[np.minimum(pos, len(snap.ids) - 1)] == ids) if len(snap.ids) \
+        else np.zeros(len(ids), dtype=bool)
+    new = ~known
+    if new.any() and len(snap.ids) and ids[new].min() <= snap.ids[-1]:
+        return None  # an id below the newest one appeared (a restore?): read everything again
+
+    def merged(old, fresh):
+        out = old.copy()
+        out[pos[known]] = fresh[known]
+        return np.concatenate([out, fresh[new]]) if new.any() else out
+    return Snapshot(merged(snap.ids, ids), {k: merged(snap.t[k], t[k]) for k in TIMES},
+                    {k: merged(snap.c[k], c[k]) for k in CODES}, merged(snap.setback, setback), snap.codes, mark)
+
+
+def _catch_up():
+    from datetime import timedelta
+    return timedelta(seconds=CATCH_UP_S)
+
+
+def snapshot(conn) -> Snapshot:
+    """The cases columns as of now, read through `conn` (loaded on first use, then patched)."""
+    with _cubes_lock:
+        cube = _cubes.get(conn.engine)
+        if cube is None:
+            cube = _cubes[conn.engine] = _Cube()
+    mark = _mark(conn)
+    snap = cube.snap
+    if snap is not None and snap.mark == mark and time.monotonic() - cube.loaded_at < RELOAD_S:
+        return snap
+    with cube.lock:
+        snap = cube.snap
+        if snap is not None and snap.mark == mark and time.monotonic() - cube.loaded_at < RELOAD_S:
+            return snap
+        fresh = None
+        if snap is not None and time.monotonic() - cube.loaded_at < RELOAD_S:
+            fresh = _patch(conn, snap, mark)
+        if fresh is None:
+            fresh = _load(conn, mark)
+            cube.loaded_at = time.monotonic()
+        cube.snap = fresh
+        return fresh
+
+
+def warm(engine) -> None:
+    """Load the columns now (a server start), so the first filter change does not wait for them."""
+    with engine.connect() as conn:
+        snapshot(conn)
+
+
+def forget() -> None:
+    """Drop every process-held snapshot."""
+    with _cubes_lock:
+        _cubes.clear()
+
+
+# ------------------------------------------------------------------------------------------ filters
+
+def mask(conn, snap: Snapshot, f, now: datetime | None, period: str | None) -> np.ndarray:
+    """Row mask of layers.filters.where(f, period=period, now=now), clause for clause."""
+    from data.statuses import OPEN
+    from data.store.schema import CaseClass
+    t, c, codes = snap.t, snap.c, snap.codes
+    m = np.ones(len(snap.ids), dtype=bool)
+    if period is not None:
+        col = t["reported_at" if period == "reported" else "deadline_at"]
+        m &= (col != NA) & (col >= us(f.start)) & (col < us(f.end))
+    if f.area:
+        area = f.area
+        m &= codes["grid_code"].lut(lambda v: v[:len(area)] == area)[c["grid_code"]]
+    if f.sources:
+        m &= codes["source_code"].lut(lambda v: v in f.sources)[c["source_code"]]
+    if f.classes:
+        m &= codes["class_code"].lut(lambda v: v in f.classes)[c["class_code"]]
+    if f.majors:
+        cc = CaseClass.__table__.c
+        minors = {r[0] for r in conn.execute(select(cc.code).where(cc.major_code.in_(f.majors)))}
+        m &= codes["class_code"].lut(lambda v: v in minors)[c["class_code"]]
+    if f.statuses:
+        m &= codes["status"].lut(lambda v: v in f.statuses)[c["status"]]
+    if f.departments:
+        m &= codes["department_code"].lut(lambda v: v in f.departments)[c["department_code"]]
+    if f.overdue_only:
+        from layers.filters import now_cst
+        dl = t["deadline_at"]
+        m &= codes["status"].lut(lambda v: v in OPEN)[c["status"]] & (dl != NA) & (dl < us(now or now_cst()))
+    sc = f.scope
+    if not sc.all:
+        if sc.empty:
+            m[:] = False
+        if sc.districts:
+            ds = tuple(sc.districts)
+            m &= codes["grid_code"].lut(lambda v: any(v[:len(d)] == d for d in ds))[c["grid_code"]]
+        if sc.departments:
+            deps = set(sc.departments)
+            m &= codes["department_code"].lut(lambda v: v in deps)[c["department_code"]]
+    return m
+
+
+def status_lut(snap: Snapshot, statuses) -> np.ndarray:
+    s = set(statuses)
+    return snap.codes["status"].lut(lambda v: v in s)
+
+
+__all__ = ["snapshot", "warm", "forget", "mask", "status_lut", "us", "NA", "Snapshot"]
