@@ -249,9 +249,23 @@ def mask(conn, snap: Snapshot, f, now: datetime | None, period: str | None) -> n
     return m
 
 
+def per_area(snap: Snapshot, sel: np.ndarray, n: int, *weights) -> dict[str, tuple[int, ...]]:
+    """{area code (the first n characters of the grid code): (rows, sum of each weight)} over the rows in
+    `sel` (a mask), for the areas holding at least one such row: a GROUP BY grid_code rolled up."""
+    g = snap.c["grid_code"][sel]
+    k = len(snap.codes["grid_code"].values)
+    cols = [np.bincount(g, minlength=k)] + [np.bincount(g, weights=w[sel], minlength=k) for w in weights]
+    out: dict[str, list] = {}
+    for i in np.flatnonzero(cols[0]).tolist():
+        acc = out.setdefault(snap.codes["grid_code"].values[i][:n], [0] * len(cols))
+        for j, col in enumerate(cols):
+            acc[j] += int(col[i])
+    return {a: tuple(v) for a, v in out.items()}
+
+
 def status_lut(snap: Snapshot, statuses) -> np.ndarray:
     s = set(statuses)
     return snap.codes["status"].lut(lambda v: v in s)
 
 
-__all__ = ["snapshot", "warm", "forget", "mask", "status_lut", "us", "NA", "Snapshot"]
+__all__ = ["snapshot", "warm", "forget", "mask", "per_area", "status_lut", "us", "NA", "Snapshot"]
