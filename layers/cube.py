@@ -8,12 +8,13 @@ the filters need, 30 days of cases still make 64-78k rows out of 84k. A mask and
 in-memory rows costs a few milliseconds per panel on either database.
 
 Exactness: the arrays are the cases table's rows, not an approximation. Every read first asks the store
-for (version:cases, max(updated_at), max(id)) through the caller's connection (two index probes and a
-meta row); when any of them moved, the rows with updated_at within CATCH_UP of the last seen maximum or an
-id above the last seen id are read again and patched in by id. Every writer of cases sets updated_at
-(data.workflow, data.intake, the importers) and bumps version:cases; a transaction that commits more than
-CATCH_UP after it stamped updated_at, or a deletion, is caught by the full reload that a max(id) or
-max(updated_at) moving backwards triggers, or by the periodic full reload (RELOAD_S).
+for (version:cases, max(case_events.id), max(cases.id)) through the caller's connection (two index probes
+and a meta row). Every writer of a case writes its timeline row in the same transaction (data.intake,
+data.workflow, the importers), so when the mark moved, the cases with an id above the last seen one or an
+event among the last seen CATCH_UP_EVENTS or newer are read again and patched in by id (the margin covers
+PostgreSQL transactions that took event ids in one order and committed in another). A mark moving
+backwards (a restore) or an id below the newest appearing reloads everything, as does RELOAD_S passing.
+A write by hand in SQL that leaves no case event is not seen until then.
 
 Timestamps are int64 microseconds (naive CST, as stored); a missing one is NA (int64 min), and every
 comparison against a nullable column masks NA explicitly.
@@ -30,7 +31,7 @@ import numpy as np
 from sqlalchemy import DateTime, bindparam, select, text
 
 NA = np.iinfo(np.int64).min
-CATCH_UP_S = 60
+CATCH_UP_EVENTS = 1000
 RELOAD_S = 3600.0
 TIMES = ("reported_at", "deadline_at", "registered_at", "closed_at")
 CODES = ("grid_code", "class_code", "status", "source_code", "department_code")
@@ -106,12 +107,10 @@ def _to_us(col, dialect: str) -> np.ndarray:
 
 def _mark(conn) -> tuple:
     from data.store import meta
-    # Two statements: SQLite answers a lone max() from the index's end, but scans for max(a), max(b).
-    upd = conn.execute(text("SELECT max(updated_at) FROM cases")).scalar()
+    # Separate statements: SQLite answers a lone max() from the index's end, but scans for max(a), max(b).
+    event = conn.execute(text("SELECT max(id) FROM case_events")).scalar()
     top = conn.execute(text("SELECT max(id) FROM cases")).scalar()
-    if isinstance(upd, str):
-        upd = datetime.fromisoformat(upd)
-    return (meta.get(conn, "version:cases"), upd, int(top or 0))
+    return (meta.get(conn, "version:cases"), int(event or 0), int(top or 0))
 
 
 def _read(conn, where: str = "", params: dict | None = None):
@@ -141,12 +140,12 @@ def _load(conn, mark) -> Snapshot:
 
 def _patch(conn, snap: Snapshot, mark) -> Snapshot | None:
     """Rows changed since snap, patched in by id; None when a full reload is needed."""
-    old_v, old_upd, old_id = snap.mark
-    _, upd, top = mark
-    if top < old_id or old_upd is None or upd is None or upd < old_upd:
+    _, old_event, old_id = snap.mark
+    _, event, top = mark
+    if top < old_id or event < old_event:
         return None
-    since = old_upd - _catch_up()
-    cols, d = _read(conn, " WHERE updated_at >= :since OR id > :top", {"since": since, "top": int(old_id)})
+    cols, d = _read(conn, " WHERE id > :top OR id IN (SELECT case_id FROM case_events WHERE id > :event)",
+                    {"top": old_id, "event": max(0, old_event - CATCH_UP_EVENTS)})
     if not cols[0]:
         return replace(snap, mark=mark)
     ids, t, c, setback = _columns(cols, d, snap.codes)
@@ -163,11 +162,6 @@ def _patch(conn, snap: Snapshot, mark) -> Snapshot | None:
         return np.concatenate([out, fresh[new]]) if new.any() else out
     return Snapshot(merged(snap.ids, ids), {k: merged(snap.t[k], t[k]) for k in TIMES},
                     {k: merged(snap.c[k], c[k]) for k in CODES}, merged(snap.setback, setback), snap.codes, mark)
-
-
-def _catch_up():
-    from datetime import timedelta
-    return timedelta(seconds=CATCH_UP_S)
 
 
 def snapshot(conn) -> Snapshot:

@@ -1,0 +1,63 @@
+"""The in-process case columns (layers.cube) follow the store's writers: a case reported and a case closed
+after the columns were loaded show in the very next read, patched in without a full reload, and the
+numbers equal raw SQL on the store."""
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from data import intake, workflow
+from data.statuses import OPEN
+from layers import breakdown, cube
+from layers.filters import Filters
+from tests.test_api_support import inside_grid
+
+OPEN_SQL = "('" + "', '".join(OPEN) + "')"
+
+
+def raw_now(conn, now):
+    return {"open": conn.execute(text(f"SELECT count(*) FROM cases WHERE status IN {OPEN_SQL}")).scalar(),
+            "overdue": conn.execute(text(f"SELECT count(*) FROM cases WHERE status IN {OPEN_SQL} AND deadline_at < :n"),
+                                    {"n": now}).scalar(),
+            "setbacks": conn.execute(text(f"SELECT count(DISTINCT setback_id) FROM cases WHERE status IN {OPEN_SQL}"
+                                          )).scalar()}
+
+
+def closed_count(f, conn):
+    return sum(r[3] for r in breakdown.due(conn, f) if r[0] == 0)
+
+
+def test_writes_after_the_load_are_read(fresh_engine):
+    from data.demo.seed import seed
+    engine = fresh_engine
+    seed(engine, scale="test", seed=3)
+    with engine.connect() as conn:
+        newest = conn.execute(text("SELECT max(deadline_at) FROM cases")).scalar()
+    f = Filters(start=breakdown.now_cst() - timedelta(days=400), end=breakdown.now_cst() + timedelta(days=400))
+    with engine.connect() as conn:
+        now = breakdown.now_cst()
+        assert breakdown.now_state(conn, f, now) == raw_now(conn, now)
+        closed_before = closed_count(f, conn)
+        loaded = cube._cubes[engine].loaded_at
+        assert newest is not None
+
+    lon, lat, _ = inside_grid(engine, 0)
+    with engine.begin() as conn:
+        case, created = intake.report(conn, lon=lon, lat=lat, class_code="E0101", source_code="public",
+                                      reporter="test")
+    assert created
+    with engine.connect() as conn:
+        now = breakdown.now_cst()
+        assert breakdown.now_state(conn, f, now) == raw_now(conn, now)
+        cid, version = conn.execute(text("SELECT id, version FROM cases WHERE status = 'verifying' ORDER BY id LIMIT 1")
+                                    ).first()
+    with engine.begin() as conn:
+        workflow.apply(conn, cid, "close", workflow.Actor("值班长", "supervisor"), expected_version=version)
+    with engine.connect() as conn:
+        now = breakdown.now_state(conn, f)
+        assert now["open"] == raw_now(conn, breakdown.now_cst())["open"]
+        # The closed case's deadline lies in f's period: 结案 moves up by exactly one.
+        assert closed_count(f, conn) == closed_before + 1
+        assert sum(r[4] for r in breakdown.reported(conn, f) if r[0] == 0 and r[3] == "closed") == conn.execute(
+            text("SELECT count(*) FROM cases WHERE status = 'closed' AND reported_at >= :s AND reported_at < :e"),
+            {"s": f.start, "e": f.end}).scalar()
+    assert cube._cubes[engine].loaded_at == loaded, "patched in, not reloaded"
