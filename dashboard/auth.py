@@ -43,6 +43,7 @@ from data.store.schema import Meta
 from layers.scope import NOTHING, UNRESTRICTED, Scope
 
 TOKEN_PATHS = ("/api/v1", "/open311", "/wall")      # token-authenticated: never cookies, never CSRF
+API_PATHS = ("/api/v1", "/open311")   # never read the session either (the wall does: a signed-in admin needs no token)
 PUBLIC_PATHS = ("/login", "/healthz", "/favicon.ico", "/_favicon.ico")
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -229,12 +230,7 @@ def install(server: Flask, engine: Engine, enabled: bool = True, script_hashes: 
 
     @server.after_request
     def _headers(resp: Response):
-        resp.headers["Content-Security-Policy"] = _csp(state.script_hashes, ancestors)
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "same-origin"
-        resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        if ancestors == "'none'":
-            resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers.update(_security_headers(tuple(state.script_hashes), ancestors))
         if state.enabled and not _sessionless(request.path) and server.secret_key:
             token = csrf_token()
             if request.cookies.get(csrf_cookie_name()) != token:
@@ -283,10 +279,17 @@ def install(server: Flask, engine: Engine, enabled: bool = True, script_hashes: 
 
 
 class _StoreKeySessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions whose key comes from secret_key(engine) on first use."""
+    """Flask's signed-cookie sessions whose key comes from secret_key(engine) on first use. The API paths,
+    which never use the session, get Flask's null session: no serializer is built and no cookie is read for
+    each API request."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
+
+    def open_session(self, app, request):
+        if any(request.path.startswith(p + "/") for p in API_PATHS):
+            return None   # Flask then uses make_null_session()
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app):
         if not app.secret_key:
@@ -369,6 +372,16 @@ def _refuse(status: int, code: str, message: str):
 
 def _human(n: int) -> str:
     return f"{n / 1024 / 1024:.0f} MiB" if n >= 1024 * 1024 else f"{n} B"
+
+
+@functools.lru_cache(maxsize=8)
+def _security_headers(script_hashes: tuple[str, ...], ancestors: str) -> dict:
+    """The same for every response of one app: built once, not per request. (Callers must not change it.)"""
+    headers = {"Content-Security-Policy": _csp(list(script_hashes), ancestors), "X-Content-Type-Options": "nosniff",
+               "Referrer-Policy": "same-origin", "Cross-Origin-Opener-Policy": "same-origin"}
+    if ancestors == "'none'":
+        headers["X-Frame-Options"] = "DENY"
+    return headers
 
 
 def _csp(script_hashes: list[str], ancestors: str) -> str:
