@@ -3,9 +3,10 @@
 Why: during a PostgreSQL restart, or with an SQLite file that is read-only, full or locked, every client
 (Dash's renderer, the API, Open311 apps, the simulator, a wall screen) must be told plainly to retry, and
 the write it asked for must not have happened at all. Writes run in one transaction each, so an error
-raised inside one rolls it back; this module only turns the error into an answer. The engine's
-pool_pre_ping replaces connections that died with the server, so service resumes by itself once the
-database is back.
+raised inside one rolls it back; this module only turns the error into an answer. The engine
+replaces connections that died with the server (data/store/engine.py pings a pooled connection that sat
+idle; a request on one that died in use gets this 503 and the pool is dropped), so service resumes by
+itself once the database is back.
 """
 from __future__ import annotations
 
