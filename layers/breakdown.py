@@ -72,7 +72,7 @@ def due(conn, f: Filters, now=None) -> list[tuple[int, str, str | None, int, int
     snap = cube.snapshot(conn)
     t, c = snap.t, snap.c
     m = cube.mask(conn, snap, _span(f), now, "deadline")
-    m &= (t["registered_at"] != cube.NA) & cube.status_lut(snap, REGISTERED_STAGES)[c["status"]]
+    m &= (t["registered_at"] != cube.NA) & cube.rows_in(snap, REGISTERED_STAGES)
     idx = np.flatnonzero(m)
     if not len(idx):
         return []
@@ -82,8 +82,7 @@ def due(conn, f: Filters, now=None) -> list[tuple[int, str, str | None, int, int
     closed = cube.status_lut(snap, ("closed",))[c["status"][idx]] & (cl != cube.NA) & (cl < end_of)
     ontime = closed & (cl <= dl)
     hours = np.where(closed, (cl - t["registered_at"][idx]) / 3.6e9, 0.0)
-    grids = snap.codes["grid_code"].values
-    streets, street_of = np.unique(np.array([g[:9] for g in grids], dtype=object), return_inverse=True)
+    streets, street_of = snap.codes["grid_code"].prefix(9)
     ndep = len(snap.codes["department_code"].values)
     key = ((np.where(cur, 0, 1) * len(streets)) + street_of[c["grid_code"][idx]]) * ndep + c["department_code"][idx]
     keys, inv = np.unique(key, return_inverse=True)
@@ -96,7 +95,7 @@ def due(conn, f: Filters, now=None) -> list[tuple[int, str, str | None, int, int
     out = []
     for k, a, o, n, hh in zip(keys.tolist(), n_closed.tolist(), n_ontime.tolist(), n_due.tolist(), h.tolist()):
         dep, rest = k % ndep, k // ndep
-        out.append((rest // len(streets), str(streets[rest % len(streets)]), deps[dep] or None, int(a), int(o),
+        out.append((rest // len(streets), streets[rest % len(streets)], deps[dep] or None, int(a), int(o),
                     int(n), float(hh)))
     return out
 
@@ -108,11 +107,11 @@ def state_at(conn, f: Filters, at: datetime) -> dict:
     Open now and not closed before `at` (a reopened case keeps its old closed_at), or closed at or after it.
     """
     snap = cube.snapshot(conn)
-    t, c = snap.t, snap.c
+    t = snap.t
     a = cube.us(at)
     rep, cl, dl = t["reported_at"], t["closed_at"], t["deadline_at"]
-    still_open = cube.status_lut(snap, OPEN)[c["status"]] & ((cl == cube.NA) | (cl >= a))
-    closed_since = cube.status_lut(snap, ("closed",))[c["status"]] & (cl != cube.NA) & (cl >= a)
+    still_open = cube.rows_in(snap, OPEN) & ((cl == cube.NA) | (cl >= a))
+    closed_since = cube.rows_in(snap, ("closed",)) & (cl != cube.NA) & (cl >= a)
     sel = cube.mask(conn, snap, f, None, None) & (rep != cube.NA) & (rep < a) & (still_open | closed_since)
     late = sel & (dl != cube.NA) & (dl < a)
     sb = snap.setback[sel]
@@ -124,8 +123,8 @@ def now_state(conn, f: Filters, now=None) -> dict:
     their deadline (layers.filters.is_overdue), and the setback spaces with at least one open case."""
     now = now or now_cst()
     snap = cube.snapshot(conn)
-    t, c = snap.t, snap.c
-    sel = cube.mask(conn, snap, f, now, None) & cube.status_lut(snap, OPEN)[c["status"]]
+    t = snap.t
+    sel = cube.mask(conn, snap, f, now, None) & cube.rows_in(snap, OPEN)
     dl = t["deadline_at"]
     sb = snap.setback[sel]
     return {"open": int(sel.sum()), "overdue": int((sel & (dl != cube.NA) & (dl < cube.us(now))).sum()),

@@ -47,6 +47,8 @@ class _Codes:
     """A categorical column: values[i] is the string of code i ('' for NULL)."""
     values: list = field(default_factory=list)
     index: dict = field(default_factory=dict)
+    luts: dict = field(default_factory=dict)
+    prefixes: dict = field(default_factory=dict)
 
     def encode(self, col) -> np.ndarray:
         out = np.empty(len(col), dtype=np.int32)
@@ -60,9 +62,27 @@ class _Codes:
             out[i] = k
         return out
 
-    def lut(self, pred) -> np.ndarray:
-        """Boolean lookup table over the codes: lut[codes] is the row mask of pred(value)."""
-        return np.fromiter((bool(pred(v)) for v in self.values), dtype=bool, count=len(self.values))
+    def lut(self, pred, key=None) -> np.ndarray:
+        """Boolean lookup table over the codes: lut[codes] is the row mask of pred(value). With a key, kept
+        until a new code appears (a filter change asks for the same district in every panel)."""
+        hit = self.luts.get(key) if key is not None else None
+        if hit is not None and len(hit) == len(self.values):
+            return hit
+        out = np.fromiter((bool(pred(v)) for v in self.values), dtype=bool, count=len(self.values))
+        if key is not None:
+            if len(self.luts) > 512:
+                self.luts.clear()
+            self.luts[key] = out
+        return out
+
+    def prefix(self, n: int) -> tuple[list, np.ndarray]:
+        """(distinct first-n-character prefixes, the prefix index of each code): grids to streets."""
+        hit = self.prefixes.get(n)
+        if hit is not None and len(hit[1]) == len(self.values):
+            return hit
+        names, of = np.unique(np.array([v[:n] for v in self.values], dtype=object), return_inverse=True)
+        self.prefixes[n] = hit = ([str(x) for x in names], of)
+        return hit
 
 
 @dataclass(frozen=True)
@@ -73,7 +93,8 @@ class Snapshot:
     c: dict              # name -> int32 code array
     setback: np.ndarray  # int64, -1 for none
     codes: dict          # name -> _Codes (shared, append-only)
-    mark: tuple          # (version, max updated_at, max id) the snapshot reflects
+    mark: tuple          # (version:cases, max case_events.id, max cases.id) the snapshot reflects
+    memo: dict = field(default_factory=dict, compare=False)  # masks derived from these arrays
 
 
 class _Cube:
@@ -203,63 +224,92 @@ def forget() -> None:
 # ------------------------------------------------------------------------------------------ filters
 
 def mask(conn, snap: Snapshot, f, now: datetime | None, period: str | None) -> np.ndarray:
-    """Row mask of layers.filters.where(f, period=period, now=now), clause for clause."""
+    """Row mask of layers.filters.where(f, period=period, now=now), clause for clause.
+
+    The part without the period is kept on the snapshot per filter: the panels of one change all ask for it.
+    """
+    from dataclasses import replace as _replace
+    from layers.filters import now_cst
+    t = snap.t
+    key = ("base", _replace(f, start=_EPOCH, end=_EPOCH_END), us(now or now_cst()) if f.overdue_only else None)
+    base = snap.memo.get(key)
+    if base is None:
+        base = _base(conn, snap, f, now)
+        base.flags.writeable = False  # shared by every panel of the change: combine, never modify
+        if len(snap.memo) > 64:
+            snap.memo.clear()
+        snap.memo[key] = base
+    if period is None:
+        return base
+    col = t["reported_at" if period == "reported" else "deadline_at"]
+    return base & (col >= us(f.start)) & (col < us(f.end)) & (col != NA)
+
+
+_EPOCH, _EPOCH_END = datetime(1970, 1, 1), datetime(1970, 1, 2)
+
+
+def _base(conn, snap: Snapshot, f, now) -> np.ndarray:
     from data.statuses import OPEN
     from data.store.schema import CaseClass
     t, c, codes = snap.t, snap.c, snap.codes
     m = np.ones(len(snap.ids), dtype=bool)
-    if period is not None:
-        col = t["reported_at" if period == "reported" else "deadline_at"]
-        m &= (col != NA) & (col >= us(f.start)) & (col < us(f.end))
     if f.area:
         area = f.area
-        m &= codes["grid_code"].lut(lambda v: v[:len(area)] == area)[c["grid_code"]]
+        m &= codes["grid_code"].lut(lambda v: v[:len(area)] == area, ("area", area))[c["grid_code"]]
     if f.sources:
-        m &= codes["source_code"].lut(lambda v: v in f.sources)[c["source_code"]]
+        m &= codes["source_code"].lut(lambda v: v in f.sources, f.sources)[c["source_code"]]
     if f.classes:
-        m &= codes["class_code"].lut(lambda v: v in f.classes)[c["class_code"]]
+        m &= codes["class_code"].lut(lambda v: v in f.classes, f.classes)[c["class_code"]]
     if f.majors:
         cc = CaseClass.__table__.c
         minors = {r[0] for r in conn.execute(select(cc.code).where(cc.major_code.in_(f.majors)))}
-        m &= codes["class_code"].lut(lambda v: v in minors)[c["class_code"]]
+        m &= codes["class_code"].lut(lambda v: v in minors, ("minors",) + tuple(sorted(minors)))[c["class_code"]]
     if f.statuses:
-        m &= codes["status"].lut(lambda v: v in f.statuses)[c["status"]]
+        m &= codes["status"].lut(lambda v: v in f.statuses, f.statuses)[c["status"]]
     if f.departments:
-        m &= codes["department_code"].lut(lambda v: v in f.departments)[c["department_code"]]
+        m &= codes["department_code"].lut(lambda v: v in f.departments, f.departments)[c["department_code"]]
     if f.overdue_only:
         from layers.filters import now_cst
         dl = t["deadline_at"]
-        m &= codes["status"].lut(lambda v: v in OPEN)[c["status"]] & (dl != NA) & (dl < us(now or now_cst()))
+        m &= rows_in(snap, OPEN) & (dl != NA) & (dl < us(now or now_cst()))
     sc = f.scope
     if not sc.all:
         if sc.empty:
             m[:] = False
         if sc.districts:
             ds = tuple(sc.districts)
-            m &= codes["grid_code"].lut(lambda v: any(v[:len(d)] == d for d in ds))[c["grid_code"]]
+            m &= codes["grid_code"].lut(lambda v: any(v[:len(d)] == d for d in ds), ("scope",) + ds)[c["grid_code"]]
         if sc.departments:
             deps = set(sc.departments)
-            m &= codes["department_code"].lut(lambda v: v in deps)[c["department_code"]]
+            m &= codes["department_code"].lut(lambda v: v in deps, ("scope",) + tuple(sorted(deps)))[c["department_code"]]
     return m
+
+
+def rows_in(snap: Snapshot, statuses) -> np.ndarray:
+    """Row mask of status IN statuses, kept on the snapshot."""
+    key = ("status", tuple(statuses))
+    hit = snap.memo.get(key)
+    if hit is None:
+        hit = snap.memo[key] = status_lut(snap, statuses)[snap.c["status"]]
+        hit.flags.writeable = False
+    return hit
 
 
 def per_area(snap: Snapshot, sel: np.ndarray, n: int, *weights) -> dict[str, tuple[int, ...]]:
     """{area code (the first n characters of the grid code): (rows, sum of each weight)} over the rows in
     `sel` (a mask), for the areas holding at least one such row: a GROUP BY grid_code rolled up."""
-    g = snap.c["grid_code"][sel]
-    k = len(snap.codes["grid_code"].values)
-    cols = [np.bincount(g, minlength=k)] + [np.bincount(g, weights=w[sel], minlength=k) for w in weights]
-    out: dict[str, list] = {}
-    for i in np.flatnonzero(cols[0]).tolist():
-        acc = out.setdefault(snap.codes["grid_code"].values[i][:n], [0] * len(cols))
-        for j, col in enumerate(cols):
-            acc[j] += int(col[i])
-    return {a: tuple(v) for a, v in out.items()}
+    names, of = snap.codes["grid_code"].prefix(n)
+    a = of[snap.c["grid_code"][sel]]
+    cols = [np.bincount(a, minlength=len(names))] + [np.bincount(a, weights=w[sel], minlength=len(names))
+                                                     for w in weights]
+    nz = np.flatnonzero(cols[0])
+    vals = [col[nz].astype(np.int64).tolist() for col in cols]
+    return {names[i]: tuple(v) for i, v in zip(nz.tolist(), zip(*vals))}
 
 
 def status_lut(snap: Snapshot, statuses) -> np.ndarray:
     s = set(statuses)
-    return snap.codes["status"].lut(lambda v: v in s)
+    return snap.codes["status"].lut(lambda v: v in s, tuple(statuses))
 
 
-__all__ = ["snapshot", "warm", "forget", "mask", "per_area", "status_lut", "us", "NA", "Snapshot"]
+__all__ = ["snapshot", "warm", "forget", "mask", "per_area", "rows_in", "status_lut", "us", "NA", "Snapshot"]

@@ -55,8 +55,8 @@ def counts(conn, metric: str, level: str, filters: Filters, now: datetime | None
     now = now or now_cst()
     n = _length(level)
     snap = cube.snapshot(conn)
-    t, c = snap.t, snap.c
-    is_open = cube.status_lut(snap, OPEN)[c["status"]]
+    t = snap.t
+    is_open = cube.rows_in(snap, OPEN)
     if metric in ("open", "overdue", "period"):
         if metric == "period":
             sel = cube.mask(conn, snap, filters, now, "reported")
@@ -67,9 +67,9 @@ def counts(conn, metric: str, level: str, filters: Filters, now: datetime | None
         return {k: (v[0], 1) for k, v in cube.per_area(snap, sel, n).items()}
     if metric in RATES:
         sel = cube.mask(conn, snap, filters, now, "deadline") & (t["registered_at"] != cube.NA) \
-            & cube.status_lut(snap, REGISTERED_STAGES)[c["status"]]
+            & cube.rows_in(snap, REGISTERED_STAGES)
         cl = t["closed_at"]
-        closed = cube.status_lut(snap, ("closed",))[c["status"]] & (cl != cube.NA) & (cl < cube.us(filters.end))
+        closed = cube.rows_in(snap, ("closed",)) & (cl != cube.NA) & (cl < cube.us(filters.end))
         if metric == "ontime_rate":
             closed &= cl <= t["deadline_at"]
         return {k: (v[1], v[0]) for k, v in cube.per_area(snap, sel, n, closed).items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import case, select
 
 from data.store.schema import CaseClass, CaseSource, Department
@@ -91,6 +92,23 @@ DISPLAY = ("id", "code", "status", "class_code", "source_code", "department_code
            "lon", "lat")
 
 
+def _default_ids(conn, f: Filters, start: int, end: int, now) -> list[int]:
+    """Ids of rows [start, end) in the default order (_order without a sort model: overdue now first, the
+    nearest deadline, deadline-less last, then the newest, then the highest id), from the in-process case
+    columns: the order is a lexsort of the period's rows (~85k city-wide, a few ms) where SQLite sorted
+    them in SQL (50-90 ms of CPU). A column the user sorts by goes through SQL."""
+    from layers import cube
+    from data.statuses import OPEN
+    snap = cube.snapshot(conn)
+    t = snap.t
+    sel = np.flatnonzero(cube.mask(conn, snap, f, now, "reported"))
+    dl = t["deadline_at"][sel]
+    late = cube.rows_in(snap, OPEN)[sel] & (dl != cube.NA) & (dl < cube.us(now))
+    order = np.lexsort((-snap.ids[sel], -t["reported_at"][sel], np.where(dl == cube.NA, np.iinfo(np.int64).max, dl),
+                        ~late))
+    return snap.ids[sel[order[start:end]]].tolist()
+
+
 def page(conn, f: Filters, start: int, end: int, sort_model=None, lang: str = "zh", now=None) -> list[dict]:
     """Rows [start, end) of the filtered cases in the requested order (ag-grid's startRow/endRow/sortModel)."""
     now = now or now_cst()
@@ -98,9 +116,12 @@ def page(conn, f: Filters, start: int, end: int, sort_model=None, lang: str = "z
     if start < 0 or end <= start or end - start > MAX_PAGE:
         raise ValueError(f"rows [{start}, {end}) out of range; ask for 1 to {MAX_PAGE} rows from row 0 on")
     c = cases.c
-    ids_q = pinned(select(c.id).where(*where(f, period="reported", now=now)).order_by(*_order(sort_model, now))
-                   .limit(end - start).offset(start), period_index(f))
-    ids = [r[0] for r in conn.execute(ids_q)]
+    if sort_model:
+        ids_q = pinned(select(c.id).where(*where(f, period="reported", now=now)).order_by(*_order(sort_model, now))
+                       .limit(end - start).offset(start), period_index(f))
+        ids = [r[0] for r in conn.execute(ids_q)]
+    else:
+        ids = _default_ids(conn, f, start, end, now)
     if not ids:
         return []
     rows = {r.id: r for r in conn.execute(select(*[c[k] for k in DISPLAY]).where(c.id.in_(ids)))}
