@@ -605,9 +605,26 @@ def _pct(x):
 
 # ---------------------------------------------------------------- callbacks
 
+def warm_cube(engine) -> threading.Thread:
+    """Load the case columns (layers.cube) in the background at start: at 1M cases the load takes ~10 s of
+    CPU, which the first filter change would otherwise wait for. A failure (store down) is logged; the
+    first panel that reads the columns loads them then."""
+    def run():
+        from layers import cube
+        try:
+            cube.warm(engine)
+        except Exception:  # noqa: BLE001 - a background warm-up must never take the server down
+            import logging
+            logging.getLogger(__name__).warning("case columns not preloaded", exc_info=True)
+    th = threading.Thread(target=run, name="cube-warm", daemon=True)
+    th.start()
+    return th
+
+
 def register(app, engine) -> None:  # noqa: C901 - one place for the page's callbacks reads best
     register_state(app, engine)
     register_panels(app, engine)
+    warm_cube(engine)
 
     # The layout already renders everything below for the page's URL: these run only when something changes
     # (prevent_initial_call), so the first paint waits for no callback but the viewport's cases.
