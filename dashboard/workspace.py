@@ -10,6 +10,7 @@ version as optimistic concurrency and an audit row in the same transaction. A re
 """
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs
 
 import dash_leaflet as dl
@@ -17,13 +18,17 @@ from dash_extensions.javascript import Namespace
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from flask import Response, jsonify, request, send_file
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.i18n import status_name, t
 from data import photos, workflow
+from data.refusal import Refusal
 from data.statuses import OPEN
 from data.store import meta
 from data.store.schema import Case, CaseClass, CaseEvent, Department
 from layers.filters import Filters, is_overdue, now_cst, pinned, where
+
+log = logging.getLogger(__name__)
 
 PATH = "/cases"
 QUEUE_LIMIT = 200
@@ -142,7 +147,9 @@ def layout(engine, query: str = ""):
             html.Section(className="ws-mid", children=[
                 dl.Map(id="ws-map", center=[29.87, 121.55], zoom=10, minZoom=8, maxZoom=19, preferCanvas=True,
                        trackViewport=False, style={"height": "100%", "minHeight": "320px"},
-                       children=[dl.GeoJSON(id="ws-points", data={"type": "FeatureCollection", "features": []},
+                       children=[dl.Pane(name="boundaries", style={"zIndex": 350},   # under the points
+                                         children=_outlines(engine, lang)),
+                                 dl.GeoJSON(id="ws-points", data={"type": "FeatureCollection", "features": []},
                                             pointToLayer=_POINT, zoomToBounds=True,
                                             hideout=_hideout(engine))]),
             ]),
@@ -176,6 +183,23 @@ def layout(engine, query: str = ""):
 
 
 _POINT = Namespace("cgzt", "ws")("point")     # assets/workspace.js
+
+
+def _outlines(engine, lang: str) -> list:
+    """The district and street outlines of the command map (the same cached layer URL), so a liaison sees
+    where the queue's cases lie; without them the points float on a blank canvas."""
+    from dashboard import map_page
+    from layers import cache
+    try:
+        with engine.connect() as conn:
+            versions = cache.versions_all(conn)
+    except SQLAlchemyError as exc:   # the store is down: the page says so elsewhere; the map stays blank
+        log.warning("workspace map without outlines: %s", str(exc).splitlines()[0][:300])
+        return []
+    layers = map_page.boundaries_layers({"lang": lang, "base": "offline"}, versions)
+    for layer in layers:
+        layer.id = "ws-boundaries"
+    return layers
 
 
 def _hideout(engine) -> dict:
@@ -274,7 +298,7 @@ def _actions_view(case, user, lang):
 
 # -- the write -------------------------------------------------------------------------------------
 
-class _Refused(Exception):
+class _Refused(Refusal):
     pass
 
 
@@ -284,29 +308,30 @@ def perform(engine, user, code: str, version, action: str, note=None, department
     feedback. Returns the case after the step. Raises workflow.WorkflowError (Conflict, OutOfScope),
     photos.PhotoError or _Refused with a message for people."""
     if user is None:
-        raise _Refused("not signed in")
+        raise _Refused("not signed in", "未登录")
     if user.read_only:
-        raise _Refused("a read-only account cannot change cases")
+        raise _Refused("a read-only account cannot change cases", "只读账号不能办理案件")
     if action not in workflow.ACTIONS:
-        raise _Refused(f"unknown action {action!r}")
+        raise _Refused(f"unknown action {action!r}", f"未知操作 {action!r}")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise _Refused("the version of the case you saw is missing; reload it")
+        raise _Refused("the version of the case you saw is missing; reload it", "缺少案件版本，请重新载入")
     uploads = list(uploads or [])
     if uploads and action != "feedback":
-        raise photos.PhotoError("photos can only be sent with feedback")
+        raise photos.PhotoError("photos can only be sent with feedback", "只有处置反馈可以附照片")
     checked = photos.check_all([(name, photos.decode_data_url(content, name)) for name, content in uploads])
     hours_int = None
     if action == "extend":
         try:
             hours_int = int(hours)
         except (TypeError, ValueError):
-            raise _Refused("an extension needs a whole number of working hours") from None
+            raise _Refused("an extension needs a whole number of working hours", "延期需要填写整数工作小时") from None
     actor = workflow.Actor.of_user(user)
     from data.intake import write_transaction
     with photos.written(checked) as names, write_transaction(engine) as conn:
         case = find(conn, user.scope, code)
         if case is None:
-            raise workflow.OutOfScope(f"case {code} does not exist or is not yours to act on")
+            raise workflow.OutOfScope(f"case {code} does not exist or is not yours to act on",
+                                     f"案件 {code} 不存在或不在您的权限范围内")
         out = workflow.apply(conn, case["id"], action, actor, expected_version=version,
                              note=(note or "").strip() or None, department=department or None,
                              extend_hours=hours_int, remote=remote)
@@ -444,7 +469,7 @@ def register(app, engine) -> None:
             return closed + [t("ws_conflict", lang, code=code, status=status), "ws-msg ws-msg-warn", bump,
                              None, None, no_update]
         except (workflow.WorkflowError, photos.PhotoError, _Refused) as exc:
-            return keep + [t("ws_refused", lang, why=str(exc)), "ws-msg ws-msg-error", no_update,
+            return keep + [t("ws_refused", lang, why=exc.text(lang)), "ws-msg ws-msg-error", no_update,
                            no_update, no_update, no_update]
         msg = t("ws_done", lang, action=action_label(action, lang), code=code,
                 status=status_name(out["status"], lang))

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from data.clock import now_cst
+from data.refusal import Refusal
 from data.store.schema import Case, CasePhoto
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ FORMATS = {
 photos = CasePhoto.__table__
 
 
-class PhotoError(ValueError):
+class PhotoError(Refusal, ValueError):
     """A refused upload; the message names the file and the reason, for people."""
 
 
@@ -65,7 +66,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw) if raw else default
     except ValueError:
-        raise PhotoError(f"{name} must be a whole number, got {raw!r}") from None
+        raise PhotoError(f"{name} must be a whole number, got {raw!r}", f"配置 {name} 须为整数") from None
 
 
 def directory() -> Path:
@@ -92,15 +93,16 @@ def check(data: bytes, name: str = "photo") -> Checked:
     damaged, too many pixels)."""
     label = _clean_name(name)
     if not isinstance(data, (bytes, bytearray)) or not data:
-        raise PhotoError(f"{label}: the file is empty")
+        raise PhotoError(f"{label}: the file is empty", f"{label}：文件为空")
     limit = max_bytes()
     if len(data) > limit:
         raise PhotoError(f"{label}: {len(data) / 1024 / 1024:.1f} MiB is larger than the limit of "
-                         f"{limit / 1024 / 1024:.1f} MiB")
+                         f"{limit / 1024 / 1024:.1f} MiB",
+                         f"{label}：{len(data) / 1024 / 1024:.1f} MiB，超过 {limit / 1024 / 1024:.1f} MiB 上限")
     head = bytes(data[:16])
     fmt = next((f for f, (_, _, sig) in FORMATS.items() if sig(head)), None)
     if fmt is None:
-        raise PhotoError(f"{label}: not a JPEG, PNG or WebP image")
+        raise PhotoError(f"{label}: not a JPEG, PNG or WebP image", f"{label}：不是 JPEG、PNG 或 WebP 图片")
     from PIL import Image
     try:
         with warnings.catch_warnings():
@@ -108,16 +110,19 @@ def check(data: bytes, name: str = "photo") -> Checked:
             with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
                 if width * height > MAX_PIXELS:
-                    raise PhotoError(f"{label}: {width}×{height} pixels is more than {MAX_PIXELS:,} allowed")
+                    raise PhotoError(f"{label}: {width}×{height} pixels is more than {MAX_PIXELS:,} allowed",
+                                     f"{label}：{width}×{height} 像素，超过 {MAX_PIXELS:,} 像素上限")
                 if im.format != fmt:
-                    raise PhotoError(f"{label}: the content is {im.format}, not the {fmt} its header says")
+                    raise PhotoError(f"{label}: the content is {im.format}, not the {fmt} its header says",
+                                     f"{label}：内容为 {im.format}，与文件头的 {fmt} 不符")
                 im.verify()
             with Image.open(io.BytesIO(data)) as im:   # verify() leaves the image unusable: decode fully
                 im.load()
     except PhotoError:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for broken files
-        raise PhotoError(f"{label}: not a readable {fmt} image ({type(exc).__name__})") from None
+        raise PhotoError(f"{label}: not a readable {fmt} image ({type(exc).__name__})",
+                         f"{label}：{fmt} 图片已损坏，无法读取") from None
     mime, ext, _ = FORMATS[fmt]
     return Checked(bytes(data), label, mime, ext, width, height, hashlib.sha256(data).hexdigest())
 
@@ -126,7 +131,8 @@ def check_all(uploads: list[tuple[str, bytes]]) -> list[Checked]:
     """Check a batch of (name, bytes); PhotoError on the first bad one or when there are too many."""
     uploads = list(uploads or [])
     if len(uploads) > max_count():
-        raise PhotoError(f"{len(uploads)} photos: at most {max_count()} may be sent with one step")
+        raise PhotoError(f"{len(uploads)} photos: at most {max_count()} may be sent with one step",
+                         f"{len(uploads)} 张照片：每步最多 {max_count()} 张")
     return [check(data, name) for name, data in uploads]
 
 
@@ -134,16 +140,17 @@ def decode_data_url(content: str, name: str) -> bytes:
     """The bytes of a browser upload ('data:<type>;base64,<data>', as dcc.Upload sends it)."""
     label = _clean_name(name)
     if not isinstance(content, str) or "," not in content:
-        raise PhotoError(f"{label}: the upload is not a file")
+        raise PhotoError(f"{label}: the upload is not a file", f"{label}：上传的不是文件")
     head, _, body = content.partition(",")
     if not head.startswith("data:") or not head.endswith(";base64"):
-        raise PhotoError(f"{label}: the upload is not a base64 data URL")
+        raise PhotoError(f"{label}: the upload is not a base64 data URL", f"{label}：上传格式不正确")
     if len(body) > max_bytes() * 4 // 3 + 8:
-        raise PhotoError(f"{label}: larger than the limit of {max_bytes() / 1024 / 1024:.1f} MiB")
+        raise PhotoError(f"{label}: larger than the limit of {max_bytes() / 1024 / 1024:.1f} MiB",
+                         f"{label}：超过 {max_bytes() / 1024 / 1024:.1f} MiB 上限")
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
-        raise PhotoError(f"{label}: the upload is damaged (bad base64)") from None
+        raise PhotoError(f"{label}: the upload is damaged (bad base64)", f"{label}：上传内容已损坏") from None
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from data import audit
 from data.clock import now_cst
+from data.refusal import Refusal
 from data.statuses import OPEN, STATUSES
 from data.store.schema import Case, CaseClass, CaseEvent, Department
 from data.workcalendar import WorkCalendar
@@ -60,7 +61,7 @@ ACTIONS = {a.name: a for a in (
 )}
 
 
-class WorkflowError(Exception):
+class WorkflowError(Refusal):
     """An action that may not be taken: wrong status, wrong role, missing input. Message is for people."""
 
 
@@ -104,25 +105,28 @@ def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected
     remote: the client's address for the audit row."""
     act = ACTIONS.get(action)
     if act is None:
-        raise WorkflowError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+        raise WorkflowError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}", f"未知操作 {action!r}")
     if actor.role not in ROLES:
-        raise WorkflowError(f"unknown role {actor.role!r}")
+        raise WorkflowError(f"unknown role {actor.role!r}", f"未知角色 {actor.role!r}")
     case = conn.execute(select(Case).where(Case.id == case_id)).mappings().first()
     if case is None or not actor.scope.permits(case["grid_code"], case["department_code"]):
         raise (WorkflowError if case is None else OutOfScope)(
-            f"case {case_id} does not exist or is not yours to act on")
+            f"case {case_id} does not exist or is not yours to act on", f"案件 {case_id} 不存在或不在您的权限范围内")
     if case["version"] != expected_version:
         raise Conflict(f"case {case['code']} changed since you opened it (now {STATUSES[case['status']][0]}, "
-                       f"version {case['version']}); reload it and try again")
+                       f"version {case['version']}); reload it and try again",
+                       f"案件 {case['code']} 已被他人更新（现为「{STATUSES[case['status']][0]}」），请重新载入后再操作")
     if case["status"] not in act.sources:
         raise WorkflowError(f"cannot {act.zh} ({act.name}) a case that is {STATUSES[case['status']][0]} "
-                            f"({case['status']}); allowed from: {', '.join(act.sources)}")
+                            f"({case['status']}); allowed from: {', '.join(act.sources)}",
+                            f"「{STATUSES[case['status']][0]}」的案件不能{act.zh}")
     if actor.role not in act.roles:
-        raise WorkflowError(f"role {actor.role!r} may not {act.name} cases")
+        raise WorkflowError(f"role {actor.role!r} may not {act.name} cases", f"您的角色无权{act.zh}")
     if act.own_department and actor.role == "liaison" and actor.department != case["department_code"]:
-        raise WorkflowError(f"case {case['code']} is not assigned to department {actor.department}")
+        raise WorkflowError(f"case {case['code']} is not assigned to department {actor.department}",
+                            f"案件 {case['code']} 未派遣给本部门")
     if act.needs_note and not (note and note.strip()):
-        raise WorkflowError(f"{act.zh} ({act.name}) needs a note saying why")
+        raise WorkflowError(f"{act.zh} ({act.name}) needs a note saying why", f"{act.zh}需要填写说明")
 
     now = now or _now()
     values = {"version": case["version"] + 1, "updated_at": now}
@@ -135,7 +139,7 @@ def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected
     elif action == "dispatch":
         dept = department or case["department_code"]
         if not dept or not conn.execute(select(Department.code).where(Department.code == dept)).first():
-            raise WorkflowError(f"dispatch needs an existing department (got {dept!r})")
+            raise WorkflowError(f"dispatch needs an existing department (got {dept!r})", "派遣需要选择一个已有部门")
         values.update(department_code=dept, dispatched_at=now)
     elif action == "return":
         values["return_count"] = case["return_count"] + 1
@@ -151,7 +155,7 @@ def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected
         values["closed_at"] = None
     elif action == "extend":
         if not extend_hours or extend_hours <= 0:
-            raise WorkflowError("an extension needs a positive number of working hours")
+            raise WorkflowError("an extension needs a positive number of working hours", "延期需要填写正的工作小时数")
         base = case["deadline_at"] or now
         values["deadline_at"] = _add(base, extend_hours, "work_hours", calendar, conn)
     if action == "reject":
@@ -160,7 +164,8 @@ def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected
     done = conn.execute(update(Case).where(Case.id == case_id, Case.version == expected_version)
                         .values(**values))
     if done.rowcount != 1:
-        raise Conflict(f"case {case['code']} changed while you acted; reload it and try again")
+        raise Conflict(f"case {case['code']} changed while you acted; reload it and try again",
+                       f"案件 {case['code']} 在操作期间已被他人更新，请重新载入后再试")
     event = conn.execute(CaseEvent.__table__.insert().values(
         case_id=case_id, at=now, actor=actor.name, action=action, from_status=case["status"],
         to_status=to_status, department_code=dept, note=note))

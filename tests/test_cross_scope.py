@@ -177,6 +177,7 @@ def test_liaison_cannot_act_on_another_departments_case(base, xs_store, world, l
     b = world["case_b"]
     out = act(liaison_a, base, b["code"], b["version"], action)
     assert out["ws-msg"]["className"] == "ws-msg ws-msg-error", out
+    assert "不存在或不在您的权限范围内" in out["ws-msg"]["children"]   # in Chinese, and no hint that it exists
     _unchanged(xs_store, b, liaison_a.user_name)
 
 
@@ -223,7 +224,7 @@ def test_viewer_reads_in_scope_but_every_write_is_refused(base, xs_store, world,
     for action in ("park", "accept", "feedback", "close", "register"):
         out = act(viewer_x, base, x["code"], x["version"], action)
         assert out["ws-msg"]["className"] == "ws-msg ws-msg-error"
-        assert "read-only" in out["ws-msg"]["children"]
+        assert "只读账号不能办理案件" in out["ws-msg"]["children"]
     _unchanged(xs_store, x, viewer_x.user_name)
     assert detail(viewer_x, base, world["case_y"]["code"])["ws-seen"]["data"] is None
 

@@ -136,3 +136,11 @@ def test_linked_to_the_event_and_readable_only_in_scope(photo_store, tmp_path):
         assert photos.readable(conn, pid, NOTHING, tmp_path) is None
         assert photos.readable(conn, "../../etc/passwd", UNRESTRICTED, tmp_path) is None
         assert photos.readable(conn, pid + 999, UNRESTRICTED, tmp_path) is None
+
+
+def test_a_refusal_reads_in_chinese_and_english():
+    """The workspace shows the Chinese reason; the API and the logs keep the English one."""
+    with pytest.raises(photos.PhotoError) as e:
+        photos.check(b"GIF89a" + b"\0" * 40, "a.gif")
+    assert e.value.text("zh") == "a.gif：不是 JPEG、PNG 或 WebP 图片"
+    assert e.value.text("en") == str(e.value) == "a.gif: not a JPEG, PNG or WebP image"
