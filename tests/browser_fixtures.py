@@ -144,22 +144,29 @@ def _tail(path: Path, limit: int = 6000) -> str:
 
 
 class LiveServer:
-    """One ``python app.py serve`` subprocess."""
+    """One ``python app.py serve`` subprocess; stop() and start() again bring it back on the same port (a
+    restart under an open page)."""
 
     def __init__(self, database_url: str, log_dir: Path, extra_env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log_dir / f"server-{self.port}.log"
+        self.log_dir, self.starts = log_dir, 0
         self.database_url = database_url
-        env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1",
-                   CGZT_SESSION_COOKIE=f"cgzt_session_{self.port}")
-        env.update(extra_env or {})
-        self.session_cookie = env["CGZT_SESSION_COOKIE"]
+        self.env = dict(os.environ, DATABASE_URL=database_url, PYTHONUNBUFFERED="1",
+                        CGZT_SESSION_COOKIE=f"cgzt_session_{self.port}")
+        self.env.update(extra_env or {})
+        self.session_cookie = self.env["CGZT_SESSION_COOKIE"]
+        self.start()
+
+    def start(self):
+        self.starts += 1
+        self.log = self.log_dir / f"server-{self.port}-{self.starts}.log"
         self._log_fh = open(self.log, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "serve", "--no-seed", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=die_with_parent)
+        return self
 
     def wait_ready(self, timeout: float = SERVER_START_TIMEOUT):
         import requests
@@ -268,6 +275,22 @@ def sign_in(base_url: str, database_url: str, name: str, role: str = "admin", **
     return [{"name": c.name, "value": c.value, "url": base_url} for c in http.cookies]
 
 
+def new_page(browser, viewport: dict | None = None, cookies: list | None = None):
+    """A page in a fresh context as every browser test opens one: zh-CN in Shanghai's time zone, Leaflet maps
+    captured (window.__maps), a 30 s default timeout and console errors collected in page.console_errors.
+    The caller closes page.context."""
+    context = browser.new_context(viewport=viewport or VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.add_init_script(CAPTURE_MAPS_JS)
+    if cookies:
+        context.add_cookies(cookies)
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    pg.console_errors = []
+    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
+    pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e}"))
+    return pg
+
+
 @pytest.fixture
 def logged_in_page(browser):
     """Factory: ``logged_in_page(base, database_url, role="viewer", districts=[...])`` -> a signed-in page."""
@@ -276,16 +299,9 @@ def logged_in_page(browser):
     def make(base_url: str, database_url: str, role: str = "admin", **user_kw):
         import uuid
         name = f"test-{role}-{uuid.uuid4().hex[:8]}"
-        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
-        contexts.append(context)
-        context.add_init_script(CAPTURE_MAPS_JS)
-        context.add_cookies(sign_in(base_url, database_url, name, role, **user_kw))
-        pg = context.new_page()
-        pg.set_default_timeout(30_000)
+        pg = new_page(browser, cookies=sign_in(base_url, database_url, name, role, **user_kw))
+        contexts.append(pg.context)
         pg.user_name = name
-        pg.console_errors = []
-        pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
-        pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e}"))
         return pg
 
     yield make
@@ -295,16 +311,9 @@ def logged_in_page(browser):
 
 @pytest.fixture
 def page(browser, request):
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
-    context.add_init_script(CAPTURE_MAPS_JS)
-    if _SIGNED_IN:
-        context.add_cookies(_SIGNED_IN)
+    pg = new_page(browser, cookies=_SIGNED_IN)
+    context = pg.context
     _OPEN_CONTEXTS.append(context)
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)
-    pg.console_errors = []
-    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
-    pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e}"))
     yield pg
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
@@ -326,6 +335,16 @@ def pytest_runtest_makereport(item, call):
 def wait_for_maps(page, n: int = 1, timeout: float = 30_000):
     """Wait until at least n Leaflet maps were created on the page."""
     page.wait_for_function("n => (window.__maps || []).length >= n", arg=n, timeout=timeout)
+
+
+def wait_counts(page, want: dict, timeout=30_000):
+    """Wait until the first map's GeoJSON layers draw exactly `want` features per pane (None: pane absent)."""
+    page.wait_for_function("""(want) => {
+        const m = (window.__maps || [])[0]; if (!m) return false;
+        const out = {};
+        m.eachLayer(l => { if (l instanceof L.GeoJSON) { out[l.options.pane] = (out[l.options.pane] || 0) + l.getLayers().length; } });
+        return Object.entries(want).every(([k, v]) => v === null ? !(k in out) : out[k] === v);
+    }""", arg=want, timeout=timeout)
 
 
 def layer_counts(page) -> list[dict]:

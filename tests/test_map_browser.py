@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from data.statuses import OPEN
-from tests.browser_fixtures import screenshot
+from tests.browser_fixtures import screenshot, wait_counts
 
 pytestmark = pytest.mark.browser
 
@@ -51,15 +51,6 @@ def grid_fill(page, code):
 
 def counts(page):
     return page.evaluate(PANE_COUNTS_JS)
-
-
-def wait_counts(page, want: dict, timeout=30_000):
-    page.wait_for_function("""(want) => {
-        const m = (window.__maps || [])[0]; if (!m) return false;
-        const out = {};
-        m.eachLayer(l => { if (l instanceof L.GeoJSON) { out[l.options.pane] = (out[l.options.pane] || 0) + l.getLayers().length; } });
-        return Object.entries(want).every(([k, v]) => v === null ? !(k in out) : out[k] === v);
-    }""", arg=want, timeout=timeout)
 
 
 def test_static_layers_drawn(page, base, expected):

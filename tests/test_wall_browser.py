@@ -9,7 +9,7 @@ import time
 import pytest
 
 from data import intake, tokens
-from tests.browser_fixtures import CAPTURE_MAPS_JS, layer_counts, screenshot, wait_for_maps
+from tests.browser_fixtures import layer_counts, new_page, screenshot, wait_for_maps
 from tests.test_api_support import api_base, api_store, inside_grid, make_token  # noqa: F401
 
 PANELS = [".wall-header", "#wall-kpis", ".wall-mapwrap", "#wall-index", "#wall-ticker", "#wall-clock",
@@ -23,15 +23,8 @@ def wall_page(browser):
     contexts = []
 
     def open_page(url, width=1920, height=1080):
-        ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
-        ctx.add_init_script(CAPTURE_MAPS_JS)
-        contexts.append(ctx)
-        pg = ctx.new_page()
-        pg.set_default_timeout(30_000)
-        pg.console_errors = []
-        pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
-        pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e}"))
+        pg = new_page(browser, {"width": width, "height": height})
+        contexts.append(pg.context)
         pg.goto(url)
         return pg
     yield open_page

@@ -2,62 +2,18 @@
 PostgreSQL database refuses connections for a while. The wall shows the banner with the time of its last
 good data, then recovers by itself without a reload and shows new cases again.
 """
-import os
-import subprocess
-import sys
-import time
 
 import pytest
-import requests
 from sqlalchemy import text
 
 from data import intake
-from tests.browser_fixtures import CAPTURE_MAPS_JS, ROOT, free_port, die_with_parent
+from tests.browser_fixtures import LiveServer, new_page
 from tests.test_api_support import api_store, inside_grid, make_token  # noqa: F401
-
-
-class FixedPortServer:
-    """`python app.py serve` on one port that can be stopped and started again."""
-
-    def __init__(self, database_url, log_dir):
-        self.url_db, self.port, self.log_dir = database_url, free_port(), log_dir
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc, self.starts = None, 0
-
-    def start(self, timeout=90):
-        self.starts += 1
-        log = open(self.log_dir / f"wall-server-{self.port}-{self.starts}.log", "wb")
-        env = dict(os.environ, DATABASE_URL=self.url_db, PYTHONUNBUFFERED="1",
-                   CGZT_SESSION_COOKIE=f"cgzt_session_{self.port}")
-        self.proc = subprocess.Popen([sys.executable, "app.py", "serve", "--no-seed", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=die_with_parent)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"server exited: {(log.name)}"
-            try:
-                if requests.get(self.base + "/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("server did not start")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 @pytest.fixture
 def server(api_store, tmp_path):
-    s = FixedPortServer(api_store.url.render_as_string(hide_password=False), tmp_path)
-    s.start()
+    s = LiveServer(api_store.url.render_as_string(hide_password=False), tmp_path).wait_ready()
     yield s
     s.stop()
 
@@ -65,11 +21,9 @@ def server(api_store, tmp_path):
 @pytest.fixture
 def wall(browser, server, api_store):
     token = make_token(api_store, f"wall-recovery-{server.port}", "wall")
-    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN", timezone_id="Asia/Shanghai")
-    ctx.add_init_script(CAPTURE_MAPS_JS)
-    pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
-    pg.goto(f"{server.base}/wall/?token={token}&tour=0&refresh=3")
+    pg = new_page(browser, {"width": 1920, "height": 1080})
+    ctx = pg.context
+    pg.goto(f"{server.url}/wall/?token={token}&tour=0&refresh=3")
     pg.wait_for_selector("#wall-kpi-open .wall-kpi-value")
     pg.wait_for_selector("#wall-ticker .live-row")
     pg.evaluate("() => { window.__sameDocument = 'yes'; }")   # gone if the page reloads
@@ -101,7 +55,7 @@ def assert_banner_then_recovery(pg, engine, outage_end):
 
 def test_server_restart_under_an_open_wall(server, wall, api_store):
     server.stop()
-    assert_banner_then_recovery(wall, api_store, server.start)
+    assert_banner_then_recovery(wall, api_store, lambda: server.start().wait_ready())
 
 
 @pytest.mark.only_db("postgresql")  # an outage is PostgreSQL refusing connections; SQLite is a local file

@@ -6,12 +6,12 @@ import io
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from data import audit
 from data.statuses import OPEN
 from data.store.schema import Case, CaseEvent, CasePhoto
-from tests.browser_fixtures import screenshot
+from tests.browser_fixtures import screenshot, wait_counts
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,9 @@ def test_liaison_accepts_and_feeds_back_with_a_photo_then_the_supervisor_verifie
     liaison = logged_in_page(ws_base, url, role="liaison", department=case["department_code"])
     liaison.goto(ws_base + "/cases")
     liaison.wait_for_selector("#ws-queue .ws-row")
+    with ws_store.connect() as conn:   # the command map's outlines under the queue: city, districts, streets
+        outlines = 1 + sum(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("districts", "streets"))
+    wait_counts(liaison, {"boundaries": outlines})
     # The queue holds only the liaison's department's open cases, overdue and nearest deadline first.
     with ws_store.connect() as conn:
         dept_open = conn.execute(select(Case.code).where(Case.department_code == case["department_code"],
