@@ -48,9 +48,11 @@ FULL_SQLITE = "/work/full/full.sqlite"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 PG_TEMPLATE = "cgzt_full"
 CLASSES = ["E0101", "E0102", "E0104", "E0201", "E0301"]
-# The production worker configuration (docs/deploy.md uses the same): chosen by measurement, see
-# bench/README.md "API throughput".
-WORKERS = 3
+# The production worker configuration, as docs/deploy.md gives it: sync workers, one more than the cores (a
+# worker waiting on the database, the SQLite write lock or a PostgreSQL round trip, leaves its core to the
+# others). Chosen by measurement (bench/README.md "API throughput"); gthread workers made SQLite writers
+# in one process queue on the busy handler's sleeps.
+WORKERS = (os.cpu_count() or 2) + 1
 WORKER_CLASS = "sync"
 THREADS = 1
 
