@@ -103,21 +103,27 @@ def start(kind: str, url: str, port: int, workers: int, worker_class: str = WORK
     log = open(f"/tmp/bench_api_{kind}_{port}.log", "wb")
     if kind == "gunicorn":
         cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class, "--threads", str(threads),
-               "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "dashboard.wsgi:server"]
+               "--timeout", "120", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "dashboard.wsgi:server"]
     else:
         cmd = [sys.executable, "app.py", "serve", "--no-seed", "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     import requests
     deadline = time.monotonic() + 900     # workers import the whole app: slow on a busy machine
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"{kind} exited; see /tmp/bench_api_{kind}_{port}.log")
-        time.sleep(0.25)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                # A worker's first request runs Dash's layout validation (the map page at full scale:
+                # tens of seconds on a busy machine), hence gunicorn's --timeout 120 as in docs/deploy.md.
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=120).status_code == 200:
+                    return proc
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"{kind} exited; see /tmp/bench_api_{kind}_{port}.log")
+            time.sleep(0.25)
+    except BaseException:
+        stop(proc)   # Ctrl-C while waiting must not leave a server behind
+        raise
     stop(proc)
     raise RuntimeError(f"{kind} did not become healthy in 900 s; see /tmp/bench_api_{kind}_{port}.log")
 
