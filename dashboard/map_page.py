@@ -624,7 +624,8 @@ def warm_cube(engine) -> threading.Thread:
 def register(app, engine) -> None:  # noqa: C901 - one place for the page's callbacks reads best
     register_state(app, engine)
     register_panels(app, engine)
-    warm_cube(engine)
+    if os.environ.get("CGZT_WARM_CUBE", "1") != "0":  # 0: processes that serve no panels (an API-only pool)
+        warm_cube(engine)
 
     # The layout already renders everything below for the page's URL: these run only when something changes
     # (prevent_initial_call), so the first paint waits for no callback but the viewport's cases.
