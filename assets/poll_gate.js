@@ -4,9 +4,11 @@
    dcc.Interval poll faster than the server's round trip (a busy server, a slow network) therefore never
    delivers anything: every answer is overtaken. A poll goes through a "<name>-tick" store instead: the
    interval calls `dash_clientside.poll.tick`, which bumps the store only when the last request carrying
-   that tick has come back (or has been out for 60 s and is presumed lost). */
+   that tick has come back (or has been out for LOST_MS and is presumed lost). A failed request (server
+   gone, 503) settles at once; only a request that hangs waits LOST_MS. Not shorter: an overloaded server
+   answering a wall refresh in over a minute would otherwise get a second, then a third copy of it. */
 (function () {
-  var inFlight = {}, since = {};
+  var inFlight = {}, since = {}, LOST_MS = 300000;
   var TICK = /"([A-Za-z0-9_-]+-tick)\.data"/;
   var origFetch = window.fetch;
   window.fetch = function (input, init) {
@@ -25,7 +27,7 @@
       tick: function (n, last) {
         var ctx = window.dash_clientside.callback_context;
         var out = ctx && ctx.outputs_list && ctx.outputs_list.id;
-        var busy = out && inFlight[out] && Date.now() - (since[out] || 0) < 60000;
+        var busy = out && inFlight[out] && Date.now() - (since[out] || 0) < LOST_MS;
         return busy ? window.dash_clientside.no_update : (last || 0) + 1;
       }
     }

@@ -70,10 +70,11 @@ def writer(url: str, rate: float, stop: threading.Event, stats: dict) -> None:
 
     from data import workflow
     from data.intake import write_transaction
-    from data.statuses import OPEN
     from data.store import make_engine
-    from data.store.schema import Case
+    from data.store.schema import Case, Department
     engine = make_engine(url)
+    with engine.connect() as conn:   # a registered case routed to no department is dispatched to this one
+        fallback_dept = conn.execute(select(Department.code).order_by(Department.code).limit(1)).scalar()
     actor = workflow.Actor("bench-wall", "supervisor")
     rng = random.Random(7)
     queue: list = []
@@ -82,7 +83,10 @@ def writer(url: str, rate: float, stop: threading.Event, stats: dict) -> None:
     while not stop.is_set():
         if not queue:
             with engine.connect() as conn:
-                queue = [r for r in conn.execute(select(Case.id).where(Case.status.in_(OPEN)).limit(5000)).scalars()]
+                # Only statuses this writer can move on: open cases it cannot move (e.g. waiting for an
+                # extension) would be fetched again and again and the writer would spin without writing.
+                queue = [r for r in conn.execute(select(Case.id).where(Case.status.in_(list(NEXT)))
+                                                 .limit(5000)).scalars()]
             rng.shuffle(queue)
             if not queue:
                 stats["error"] = "no open case left"
@@ -90,11 +94,13 @@ def writer(url: str, rate: float, stop: threading.Event, stats: dict) -> None:
         case_id = queue.pop()
         try:
             with write_transaction(engine) as conn:
-                status, version = conn.execute(select(Case.status, Case.version).where(Case.id == case_id)).one()
+                status, version, dept = conn.execute(select(Case.status, Case.version, Case.department_code)
+                                                     .where(Case.id == case_id)).one()
                 if status not in NEXT:
                     continue
                 action, note = NEXT[status]
-                workflow.apply(conn, case_id, action, actor, expected_version=version, note=note)
+                workflow.apply(conn, case_id, action, actor, expected_version=version, note=note,
+                               department=(dept or fallback_dept) if action == "dispatch" else None)
             stats["events"] = stats.get("events", 0) + 1
             if status != "verifying":
                 queue.insert(0, case_id)     # the same case moves on later
