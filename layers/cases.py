@@ -114,7 +114,7 @@ def _aggregate(conn, level: str, filters: Filters, now, cache: bool = True) -> d
     n = {"district": 6, "street": 9, "grid": 15}[level]
     snap = cube.snapshot(conn)
     t = snap.t
-    is_open = cube.status_lut(snap, OPEN)[snap.c["status"]]
+    is_open = cube.rows_in(snap, OPEN)
     overdue = is_open & (t["deadline_at"] != cube.NA) & (t["deadline_at"] < cube.us(now))
     out = cube.per_area(snap, cube.mask(conn, snap, filters, now, "reported"), n, is_open, overdue)
     if key is not None:
