@@ -16,6 +16,7 @@ from data.store.schema import AuditLog
 
 _KIND = re.compile(r"^[a-z][a-z0-9_.]{0,31}$")
 _LIMITS = {"actor": 64, "target": 128, "remote": 64}
+_INSERT = AuditLog.__table__.insert()   # built once: every write adds a row (bench/README.md, API throughput)
 
 
 def record(conn: Connection, actor: str, kind: str, target=None, detail=None, remote=None) -> None:
@@ -37,7 +38,7 @@ def record(conn: Connection, actor: str, kind: str, target=None, detail=None, re
         if values[key] is not None and len(values[key]) > n:
             values[key] = values[key][: n - 1] + "…"
     text = None if detail is None else json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True)
-    conn.execute(AuditLog.__table__.insert().values(at=_now(), kind=kind, detail=text, **values))
+    conn.execute(_INSERT, {"at": _now(), "kind": kind, "detail": text, **values})
 
 
 def recent(conn: Connection, limit: int = 100, kind: str | None = None, actor: str | None = None) -> list[dict]:
