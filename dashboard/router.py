@@ -31,10 +31,18 @@ def page_url() -> tuple[str, str]:
 
 def layout(engine):
     """The layout function: the wall for /wall paths, the case workspace for /cases, the map page otherwise."""
+    from dash import html
+
     from dashboard import map_page, wall, workspace
     map_layout = map_page.make_layout(engine)
 
     def pick():
+        from flask import has_request_context, request
+        if has_request_context() and not request.path.rstrip("/").endswith("_dash-layout"):
+            # Dash validates the layout on each worker's first request, whatever it is (/healthz, an API
+            # call): rendering the map page there cost a whole page of queries, over 30 s at full scale on a
+            # busy machine (gunicorn killed the workers). Pages are only ever rendered for /_dash-layout.
+            return html.Div(id="layout-check")
         path, query = page_url()
         if wall.is_wall_path(path):
             return wall.layout(engine, path, query)

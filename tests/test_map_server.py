@@ -134,3 +134,28 @@ def test_page_serves_locally(client):
     html = r.data.decode()
     assert "unpkg" not in html and "cdn" not in html.lower()
     assert "/assets/map.js" in html
+
+
+def test_a_workers_first_request_does_not_render_a_page(seeded_engine):
+    """Dash validates the layout on the first request a process serves; that request (a health check, an
+    API call) must not pay for a map page of queries. The page itself is rendered for /_dash-layout."""
+    from sqlalchemy import event
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+    app = create_app(seeded_engine, auth=False)
+    event.listen(seeded_engine, "before_cursor_execute", count)
+    try:
+        client = app.server.test_client()
+        assert client.get("/healthz").status_code == 200
+        first = len(statements)
+        assert client.get("/healthz").status_code == 200
+        again = len(statements) - first
+        assert first - again <= 3, (first, again)   # the health check's own queries, not a page of panels
+        before = len(statements)
+        layout = client.get("/_dash-layout", headers={"Referer": "http://localhost/"})
+        assert layout.status_code == 200 and b'"id":"map"' in layout.data.replace(b" ", b"")
+        assert len(statements) - before > 10        # the page's queries run here
+    finally:
+        event.remove(seeded_engine, "before_cursor_execute", count)
