@@ -92,7 +92,7 @@ def prepare(url: str, viewers: int, liaisons: int) -> dict:
     from shapely import point_on_surface
     from sqlalchemy import func, select
 
-    from data import tokens, users
+    from data import tokens, users, workflow
     from data.store import make_engine
     from data.store.migrate import upgrade
     from data.store.schema import Case, District, Grid
@@ -102,9 +102,18 @@ def prepare(url: str, viewers: int, liaisons: int) -> dict:
     with engine.begin() as conn:
         districts = conn.execute(select(District.code).order_by(District.code)).scalars().all()
         grids = conn.execute(select(Grid.code, Grid.geom)).all()
-        per_dept = conn.execute(select(Case.department_code, func.count()).where(Case.status == "dispatched")
-                                .group_by(Case.department_code).order_by(func.count().desc())).all()
-        depts = [d for d, n in per_dept if d and n >= 4][:max(1, min(10, liaisons))]
+        # The departments with the most work in hand; the generated store moves cases on from "dispatched"
+        # quickly, so the copy gets fresh dispatches: its reported cases, registered and dispatched to them.
+        per_dept = conn.execute(select(Case.department_code, func.count()).where(Case.status.in_(
+            ("dispatched", "handling"))).group_by(Case.department_code).order_by(func.count().desc())).all()
+        depts = [d for d, n in per_dept if d][:max(1, min(10, liaisons))]
+        setup = workflow.Actor("bench-setup", "supervisor")
+        fresh = conn.execute(select(Case.id, Case.version).where(Case.status == "reported")
+                             .order_by(Case.id).limit(max(0, liaisons * 20))).all()
+        for j, c in enumerate(fresh):
+            workflow.apply(conn, c.id, "register", setup, expected_version=c.version)
+            workflow.apply(conn, c.id, "dispatch", setup, expected_version=c.version + 1,
+                           department=depts[j % len(depts)])
         people = []
         # Viewers: the command floor and district offices; a fifth of them supervisors (they read the same).
         for i in range(viewers):
@@ -585,14 +594,14 @@ class User:
         for code in self.p.get("cases", []):
             if time.monotonic() >= until:
                 return
-            await asyncio.sleep(self.rng.uniform(2, 6))
+            await asyncio.sleep(self.rng.uniform(4, 10))
             await self.action("ws-open", {("ws-open-code", "value"): code})
             seen = self.state.get(("ws-seen", "data"))
             if not seen or seen.get("code") != code:
                 self.run.stats.add("workflow: case not opened", 0, "not_opened")
                 continue
             for step in ("accept", "feedback"):
-                await asyncio.sleep(self.rng.uniform(2, 6))
+                await asyncio.sleep(self.rng.uniform(4, 10))
                 await self.action(f"ws-ask-{step}")
                 await self.action(f"ws-{step}", {("ws-note", "value"): "bench: 已处置"} if step == "feedback" else None)
                 cls = self.state.get(("ws-msg", "className"), "")
