@@ -115,6 +115,7 @@ def start(kind: str, url: str, port: int, workers: int, worker_class: str = WORK
                 # A worker's first request runs Dash's layout validation (the map page at full scale:
                 # tens of seconds on a busy machine), hence gunicorn's --timeout 120 as in docs/deploy.md.
                 if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=120).status_code == 200:
+                    settle(proc)
                     return proc
             except requests.RequestException:
                 pass
@@ -126,6 +127,32 @@ def start(kind: str, url: str, port: int, workers: int, worker_class: str = WORK
         raise
     stop(proc)
     raise RuntimeError(f"{kind} did not become healthy in 900 s; see /tmp/bench_api_{kind}_{port}.log")
+
+
+def settle(proc, idle_cores: float = 0.15, limit_s: float = 180.0) -> None:
+    """Wait until the server and its workers are idle: each process loads the case columns in the background
+    at start (layers/cube.py, ~10 s of CPU at full scale), which a run must not count as request cost."""
+    import psutil
+    t0 = time.monotonic()
+    root = psutil.Process(proc.pid)
+
+    def cpu() -> float:
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+    last = cpu()
+    while time.monotonic() - t0 < limit_s:
+        time.sleep(1.0)
+        now = cpu()
+        if now - last < idle_cores:
+            break
+        last = now
+    print(f"server settled (start-up loads done) after {time.monotonic() - t0:.0f} s", flush=True)
 
 
 def stop(proc) -> None:
