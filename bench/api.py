@@ -65,7 +65,8 @@ def copy_store(db: str) -> tuple[str, callable]:
         src.backup(out)
         out.close()
         src.close()
-        return f"sqlite:///{dst}", lambda: [Path(p).unlink(missing_ok=True) for p in (dst, dst + "-wal", dst + "-shm")]
+        return f"sqlite:///{dst}", lambda: [Path(dst + s).unlink(missing_ok=True)
+                                      for s in ("", "-wal", "-shm", ".writers")]
     name = f"bench_api_{uuid.uuid4().hex[:6]}"
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", PG_TEMPLATE, name], check=True)
     return PG + name, lambda: subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", name])

@@ -123,7 +123,8 @@ def copy_store(db: str):
     src.backup(out, pages=65536)
     out.close()
     src.close()
-    return f"sqlite:///{dst}", lambda: [Path(p).unlink(missing_ok=True) for p in (dst, dst + "-wal", dst + "-shm")]
+    return f"sqlite:///{dst}", lambda: [Path(dst + s).unlink(missing_ok=True)
+                                      for s in ("", "-wal", "-shm", ".writers")]
 
 
 def heap(cdp) -> float:

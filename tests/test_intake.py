@@ -2,6 +2,8 @@
 nothing fails, and the reference snapshot follows a reload of the reference tables."""
 import threading
 
+import pytest
+
 from sqlalchemy import func, select
 
 from data import intake
@@ -54,3 +56,31 @@ def test_reference_snapshot_follows_a_reload(api_store):
         with api_store.begin() as conn:
             conn.execute(CaseClass.__table__.update().where(CaseClass.code == "E0101").values(name=before[0]))
             meta.bump(conn, "boundaries")
+
+
+@pytest.mark.only_db("sqlite")
+def test_sqlite_writers_queue_on_the_lock_file(api_store):
+    """A writer waits in the kernel on <store>.writers while another process holds it (here: this test), and
+    goes on the moment it is released, instead of polling SQLite's lock with sleeps."""
+    import fcntl
+    import os
+    import time
+    path = api_store.url.database + ".writers"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    done = threading.Event()
+
+    def write():
+        with intake.write_transaction(api_store) as conn:
+            meta.bump(conn, "cases")
+        done.set()
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        assert not done.wait(1.0)          # queued behind the holder
+    finally:
+        released = time.monotonic()
+        os.close(fd)
+    assert done.wait(10)
+    assert time.monotonic() - released < 0.5
+    t.join(10)
