@@ -132,7 +132,7 @@ def test_hourly_timeline_for_short_periods(store):
     assert data["hourly"] and len(data["x"]) in (24, 25)
     assert sum(data["current"]) == n
     figs = charts.figures(charts.all_data(engine.connect(), f, now=now), "zh", _titles())
-    assert figs["timeline"].data[0].customdata[0].startswith(data["x"][0].isoformat()[:13])
+    assert figs["timeline"]["data"][0]["customdata"][0].startswith(data["x"][0].isoformat()[:13])
 
 
 def _titles():
