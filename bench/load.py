@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
-import copy
 import json
 import os
 import random
@@ -65,11 +63,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import api as api_bench  # noqa: E402  bench/api.py: server start and stop
+
+from tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  the Debian chromium, as the tests use it
+
 PG_ADMIN = ["-h", "127.0.0.1", "-U", "postgres"]
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "bench-" + uuid.uuid4().hex
 UPDATE = "/_dash-update-component"
 LONG_CACHE = 86400          # a file cached this long is not fetched again (fingerprinted Dash bundles)
@@ -152,48 +151,12 @@ def prepare(url: str, viewers: int, liaisons: int) -> dict:
 # ---------------------------------------------------------------------------------------------- servers
 
 def start_server(kind: str, url: str, port: int, workers: int, threads: int):
-    env = dict(os.environ, DATABASE_URL=url, PYTHONUNBUFFERED="1")
-    log_path = f"/tmp/bench_load_{kind}_{port}.log"
-    log = open(log_path, "wb")
-    if kind == "gunicorn":
-        cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads), "-b",
-               f"127.0.0.1:{port}", "--timeout", "120", "--chdir", str(ROOT), "dashboard.wsgi:server"]
-    else:
-        cmd = [sys.executable, "app.py", "serve", "--no-seed", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    import requests
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
-                if kind != "gunicorn" or len(_children(proc)) >= workers:
-                    return proc
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"{kind} exited; see {log_path}")
-        time.sleep(0.5)
-    stop_server(proc)
-    raise RuntimeError(f"{kind} did not become healthy; see {log_path}")
+    """bench/api.py's server start (gunicorn or the dev server, healthy and settled after its start-up loads)."""
+    return api_bench.start(kind, url, port, workers, worker_class="gthread" if threads > 1 else "sync",
+                           threads=threads)
 
 
-def stop_server(proc) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    except ProcessLookupError:
-        pass
-
-
-def _children(proc) -> list:
-    import psutil
-    try:
-        return psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+stop_server = api_bench.stop
 
 
 class CpuMeter:
