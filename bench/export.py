@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.filters import SERVE, URLS  # noqa: E402
+from bench.filters import URLS, served  # noqa: E402
 
 QUERY = {"start": "2000-01-01", "end": "2100-01-01"}   # every case
 
@@ -91,17 +91,7 @@ def hwm(pid) -> float:
 
 def http(url: str, port: int) -> dict:
     import requests
-    srv = subprocess.Popen([sys.executable, "-c", SERVE.format(root=str(ROOT), url=url, port=port)],
-                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
+    with served(url, port) as (srv, base):
         before = hwm(srv.pid)
         t = time.perf_counter()
         size = lines = 0
@@ -113,12 +103,6 @@ def http(url: str, port: int) -> dict:
                 lines += chunk.count(b"\n")
         return {"rows": lines - 1, "secs": time.perf_counter() - t, "bytes": size, "rss_before_mb": before,
                 "rss_after_mb": hwm(srv.pid)}
-    finally:
-        srv.terminate()
-        try:
-            srv.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            srv.kill()
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ memo helps. Printed per database:
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 import os
 import statistics
 import subprocess
@@ -37,6 +38,31 @@ SERVE = ("import sys; sys.path.insert(0, {root!r}); from dashboard.server import
          " from data.store.engine import make_engine; from layers import cache; e = make_engine({url!r});"
          " cache.warm(e); from layers import cube; cube.warm(e); create_app(e, auth=False).run(host='127.0.0.1', port={port},"
          " dev_tools_disable_version_check=True)")
+
+
+@contextmanager
+def served(url: str, port: int):
+    """(process, base URL) of the page server (SERVE) on `port`, healthy; stopped on leaving. Shared with
+    bench/export.py."""
+    import requests
+    srv = subprocess.Popen([sys.executable, "-c", SERVE.format(root=str(ROOT), url=url, port=port)],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        yield srv, base
+    finally:
+        srv.terminate()
+        try:
+            srv.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            srv.kill()
 # Counts Dash callback requests in flight and stamps when the last one finished and was painted.
 TRACK = """(() => { window.__cb = {pending: 0, done: 0, last: 0};
   const orig = window.fetch;
@@ -166,18 +192,7 @@ def browser_updates(url, sts, port) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     from dashboard import page_state as ps
-    srv = subprocess.Popen([sys.executable, "-c", SERVE.format(root=str(ROOT), url=url, port=port)],
-                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        import requests
-        for _ in range(600):
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
+    with served(url, port) as (_srv, base):
         times = []
         with sync_playwright() as pw:
             b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -197,12 +212,6 @@ def browser_updates(url, sts, port) -> list[float]:
                 times.append(last - t0)
             b.close()
         return times
-    finally:
-        srv.terminate()
-        try:
-            srv.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            srv.kill()
 
 
 def _settle(page, quiet_ms=300, timeout_s=120) -> float:
