@@ -28,6 +28,12 @@ def record(conn: Connection, actor: str, kind: str, target=None, detail=None, re
     detail  anything JSON-serialisable (a dict of changed fields, a reason), optional
     remote  the client's address, optional
     """
+    insert(conn, [row(actor, kind, target, detail, remote)])
+
+
+def row(actor: str, kind: str, target=None, detail=None, remote=None) -> dict:
+    """One checked audit row, to insert later with others in one statement (a new case's report and
+    registration)."""
     if not _KIND.match(kind or ""):
         raise ValueError(f"audit kind {kind!r} must be a lower-case identifier such as 'login' or 'write'")
     if not actor or not str(actor).strip():
@@ -38,7 +44,11 @@ def record(conn: Connection, actor: str, kind: str, target=None, detail=None, re
         if values[key] is not None and len(values[key]) > n:
             values[key] = values[key][: n - 1] + "…"
     text = None if detail is None else json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True)
-    conn.execute(_INSERT, {"at": _now(), "kind": kind, "detail": text, **values})
+    return {"at": _now(), "kind": kind, "detail": text, **values}
+
+
+def insert(conn: Connection, rows: list[dict]) -> None:
+    conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 def recent(conn: Connection, limit: int = 100, kind: str | None = None, actor: str | None = None) -> list[dict]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from data import audit
@@ -26,6 +26,11 @@ from data.workcalendar import WorkCalendar
 from layers.scope import UNRESTRICTED, Scope
 
 ROLES = ("admin", "supervisor", "liaison", "system")
+# Built once: every transition runs them, and building a statement cost more CPU than running it.
+_CASE_BY_ID = select(Case.__table__).where(Case.__table__.c.id == bindparam("id"))
+_DEPARTMENT = select(Department.code).where(Department.code == bindparam("code"))
+_LIMIT = select(CaseClass.limit_value, CaseClass.limit_unit).where(CaseClass.code == bindparam("code"))
+_INSERT_EVENT = CaseEvent.__table__.insert()
 COMMAND = ("admin", "supervisor")
 
 
@@ -96,22 +101,29 @@ def _now() -> datetime:
     return now_cst()
 
 
-def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected_version: int,
-          note: str | None = None, department: str | None = None, extend_hours: int | None = None,
-          calendar: WorkCalendar | None = None, now: datetime | None = None, remote: str | None = None) -> dict:
-    """Take one action on one case inside the caller's transaction; returns the updated case fields and
-    `event_id`, the case_events row of this step (photos and other attachments link to it).
+@dataclass(frozen=True)
+class Step:
+    """One action planned against a case as read: what the action changes, and the case_events row and
+    audit_log row (data.audit.row) that record it. Planning writes nothing, so a new case can be born
+    registered in one INSERT (data.intake) by the same rules a later registration follows."""
+    values: dict
+    event: dict
+    audit: dict
 
-    remote: the client's address for the audit row."""
+
+def plan(conn: Connection, case: dict, action: str, actor: Actor, *, expected_version: int,
+         note: str | None = None, department: str | None = None, extend_hours: int | None = None,
+         calendar: WorkCalendar | None = None, now: datetime | None = None, remote: str | None = None) -> Step:
+    """Check one action against `case` (its fields as read) and this actor; raises WorkflowError (or
+    Conflict, OutOfScope) when it may not be taken."""
     act = ACTIONS.get(action)
     if act is None:
         raise WorkflowError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}", f"未知操作 {action!r}")
     if actor.role not in ROLES:
         raise WorkflowError(f"unknown role {actor.role!r}", f"未知角色 {actor.role!r}")
-    case = conn.execute(select(Case).where(Case.id == case_id)).mappings().first()
-    if case is None or not actor.scope.permits(case["grid_code"], case["department_code"]):
-        raise (WorkflowError if case is None else OutOfScope)(
-            f"case {case_id} does not exist or is not yours to act on", f"案件 {case_id} 不存在或不在您的权限范围内")
+    if not actor.scope.permits(case["grid_code"], case["department_code"]):
+        raise OutOfScope(f"case {case['id']} does not exist or is not yours to act on",
+                         f"案件 {case['id']} 不存在或不在您的权限范围内")
     if case["version"] != expected_version:
         raise Conflict(f"case {case['code']} changed since you opened it (now {STATUSES[case['status']][0]}, "
                        f"version {case['version']}); reload it and try again",
@@ -138,7 +150,7 @@ def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected
         values["deadline_at"] = _deadline(conn, case["class_code"], now, calendar)
     elif action == "dispatch":
         dept = department or case["department_code"]
-        if not dept or not conn.execute(select(Department.code).where(Department.code == dept)).first():
+        if not dept or not conn.execute(_DEPARTMENT, {"code": dept}).first():
             raise WorkflowError(f"dispatch needs an existing department (got {dept!r})", "派遣需要选择一个已有部门")
         values.update(department_code=dept, dispatched_at=now)
     elif action == "return":
@@ -161,18 +173,35 @@ def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected
     if action == "reject":
         values["closed_at"] = now
 
+    event = dict(case_id=case["id"], at=now, actor=actor.name, action=action, from_status=case["status"],
+                 to_status=to_status, department_code=dept, note=note)
+    row = audit.row(actor.name, "case_transition", target=case["code"], remote=remote,
+                    detail={"action": action, "from": case["status"], "to": to_status, "version": values["version"],
+                            "role": actor.role, **({"department": dept} if dept != case["department_code"] else {})})
+    return Step(values, event, row)
+
+
+def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected_version: int,
+          note: str | None = None, department: str | None = None, extend_hours: int | None = None,
+          calendar: WorkCalendar | None = None, now: datetime | None = None, remote: str | None = None) -> dict:
+    """Take one action on one case inside the caller's transaction; returns the updated case fields and
+    `event_id`, the case_events row of this step (photos and other attachments link to it).
+
+    remote: the client's address for the audit row."""
+    case = conn.execute(_CASE_BY_ID, {"id": case_id}).mappings().first()
+    if case is None:
+        raise WorkflowError(f"case {case_id} does not exist or is not yours to act on",
+                            f"案件 {case_id} 不存在或不在您的权限范围内")
+    step = plan(conn, dict(case), action, actor, expected_version=expected_version, note=note,
+                department=department, extend_hours=extend_hours, calendar=calendar, now=now, remote=remote)
     done = conn.execute(update(Case).where(Case.id == case_id, Case.version == expected_version)
-                        .values(**values))
+                        .values(**step.values))
     if done.rowcount != 1:
         raise Conflict(f"case {case['code']} changed while you acted; reload it and try again",
                        f"案件 {case['code']} 在操作期间已被他人更新，请重新载入后再试")
-    event = conn.execute(CaseEvent.__table__.insert().values(
-        case_id=case_id, at=now, actor=actor.name, action=action, from_status=case["status"],
-        to_status=to_status, department_code=dept, note=note))
-    audit.record(conn, actor.name, "case_transition", target=case["code"], remote=remote,
-                 detail={"action": action, "from": case["status"], "to": to_status, "version": values["version"],
-                         "role": actor.role, **({"department": dept} if dept != case["department_code"] else {})})
-    return {**dict(case), **values, "event_id": event.inserted_primary_key[0]}
+    event = conn.execute(_INSERT_EVENT, step.event)
+    audit.insert(conn, [step.audit])
+    return {**dict(case), **step.values, "event_id": event.inserted_primary_key[0]}
 
 
 def _add(start: datetime, value: int, unit: str, calendar, conn) -> datetime:
@@ -182,8 +211,7 @@ def _add(start: datetime, value: int, unit: str, calendar, conn) -> datetime:
 
 
 def _deadline(conn, class_code: str, start: datetime, calendar) -> datetime:
-    cls = conn.execute(select(CaseClass.limit_value, CaseClass.limit_unit)
-                       .where(CaseClass.code == class_code)).first()
+    cls = conn.execute(_LIMIT, {"code": class_code}).first()
     return _add(start, cls.limit_value, cls.limit_unit, calendar, conn)
 
 
