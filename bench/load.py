@@ -529,7 +529,9 @@ class User:
         poller = asyncio.create_task(self.poll_loop(until))
         try:
             while True:
-                await asyncio.sleep(self.rng.expovariate(1 / self.run.think))
+                # Never past the end: an exponential think time (mean 45 s) of one of 200 viewers runs to
+                # ~4 min, and the run sat idle that long after its polls had stopped.
+                await asyncio.sleep(min(self.rng.expovariate(1 / self.run.think), max(0.0, until - time.monotonic())))
                 if time.monotonic() >= until:
                     break
                 x = self.rng.random()
@@ -682,7 +684,13 @@ class Run:
         tasks.append(asyncio.create_task(self.writer.main(until)))
         if fault is not None:
             tasks.append(asyncio.create_task(fault(self, until)))
-        await asyncio.gather(*tasks)
+        # Every user stops at `until` and a request gives up after the timeout, so the run ends by then; if a
+        # task still runs later, say where it is (a bench bug) and stop it instead of hanging.
+        done, pending = await asyncio.wait(tasks, timeout=self.seconds + 2 * self.timeout + 60)
+        for t in pending:
+            self.stats.add("client failure (bench bug)", 0, "still running after the end")
+            t.print_stack(limit=6)
+            t.cancel()
 
 
 def pct(xs: list, q: float) -> float:

@@ -5,8 +5,10 @@ a rule cannot be skipped by calling an endpoint directly. What each part does:
 
 - Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure when CGZT_SECURE_COOKIES=1). The
   signing key is CGZT_SECRET_KEY, or one generated once and kept in the store's meta table, so a session
-  made on one worker is valid on every worker. Each request re-reads the user from the store: a disabled
-  user is logged out everywhere at their next request. (A signed cookie cannot be revoked server-side
+  made on one worker is valid on every worker. A worker re-reads the user from the store at most every
+  USER_TTL_S seconds: a disabled user is logged out, and a changed role or scope applies, on every worker
+  within that time. (Reading the user on every request was two queries in each of the 400 live polls a
+  second of 200 open maps, bench/load.py.) (A signed cookie cannot be revoked server-side
   before it expires; logout clears it in the browser and sessions expire after CGZT_SESSION_HOURS.)
 - Login is required for every path except /login, /healthz, static files and the token-authenticated
   paths in TOKEN_PATHS (/api/v1/..., /open311/..., /wall...): those use their own tokens, carry no
@@ -26,6 +28,9 @@ import hmac
 import json
 import os
 import secrets
+import threading
+import time
+import weakref
 from datetime import timedelta
 from html import escape
 from urllib.parse import urlencode, urlsplit
@@ -111,15 +116,31 @@ def secret_key(engine: Engine) -> str:
 
 # -- who is asking ---------------------------------------------------------------------------------
 
+USER_TTL_S = 2.0
+_known: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # engine -> {uid: (read at, user or None)}
+_known_lock = threading.Lock()
+
+
 def current_user() -> users.User | None:
-    """The signed-in, active user of this request (read from the store once per request), or None."""
+    """The signed-in, active user of this request, or None; as read from the store at most USER_TTL_S ago."""
     if "cgzt_user" not in g:
         uid = session.get("uid")
         user = None
         if uid is not None:
             engine = _state().engine
-            with engine.connect() as conn:
-                user = users.get(conn, uid)
+            with _known_lock:
+                known = _known.setdefault(engine, {})
+                hit = known.get(uid)
+            if hit is not None and time.monotonic() - hit[0] < USER_TTL_S:
+                user = hit[1]
+            else:
+                read_at = time.monotonic()
+                with engine.connect() as conn:
+                    user = users.get(conn, uid)
+                with _known_lock:
+                    if len(known) > 10000:
+                        known.clear()
+                    known[uid] = (read_at, user)
         g.cgzt_user = user
     return g.cgzt_user
 

@@ -532,8 +532,8 @@ def grid_values(engine, metric: str, filters=None) -> dict[str, float]:
     from layers.metrics import grid_metric
     f = filters or Filters()
     key_f = f if filters is not None else "default"
+    v = _cases_version(engine)
     with engine.connect() as conn:
-        v = store_meta.versions(conn).get("cases")
         return _metric_memo.get(("grid", metric, key_f, v), lambda: {
             k: (round(x, 2) if x is not None else None) for k, x in grid_metric(conn, metric, f).items()})
 
@@ -1029,8 +1029,11 @@ _panel_memo = _Memo(ttl=30.0)
 
 
 def _cases_version(engine):
+    """The mark of the cases columns the panels read (layers.cube): it moves at most every cube.lag()
+    seconds, so a burst of writes does not empty the memo for every request."""
+    from layers import cube
     with engine.connect() as conn:
-        return store_meta.versions(conn).get("cases")
+        return cube.snapshot(conn).mark
 
 
 def panel_rows(engine, f):

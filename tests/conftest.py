@@ -13,6 +13,10 @@ from sqlalchemy import text
 from data.store.engine import make_engine
 from data.store.migrate import upgrade
 
+# Panels read the store on every request in tests (layers.cube.lag): a test that writes and then checks a
+# KPI asserts exactness, not freshness; tests/test_cube.py covers the lag itself. Servers the tests start
+# inherit it.
+os.environ["CGZT_PANEL_LAG_S"] = "0"
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -2,6 +2,7 @@
 import json
 import re
 import secrets
+import time
 
 import pytest
 import requests
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from data import audit, users
 from data.store.engine import make_engine
 from data.store.schema import AuditLog
+from dashboard.auth import USER_TTL_S
 
 PASSWORD = "a long enough password"
 
@@ -157,6 +159,11 @@ def test_a_disabled_user_loses_an_open_session(base, seeded_url):
     with engine.begin() as conn:
         users.disable(conn, name, actor="tests")
     engine.dispose()
+    # Workers re-read a user at most every USER_TTL_S seconds: refused within that time, and for good.
+    deadline = time.monotonic() + USER_TTL_S + 5
+    while http.get(base + "/_dash-layout", timeout=30).status_code == 200:
+        assert time.monotonic() < deadline, "a disabled user still served after USER_TTL_S"
+        time.sleep(0.2)
     assert http.get(base + "/_dash-layout", timeout=30).status_code == 401
 
 

@@ -78,3 +78,26 @@ def test_writes_after_the_load_are_read(fresh_engine):
             text("SELECT count(*) FROM cases WHERE status = 'closed' AND reported_at >= :s AND reported_at < :e"),
             {"s": f.start, "e": f.end}).scalar()
     assert cube._cubes[engine].loaded_at == loaded, "patched in, not reloaded"
+
+
+def test_panels_trail_the_store_by_at_most_the_lag(fresh_engine, monkeypatch):
+    """Within the lag a process answers from the columns it holds, without asking the store (a write is not
+    seen yet); once the lag has passed, the next read sees it."""
+    from data.demo.seed import seed
+    engine = fresh_engine
+    seed(engine, scale="test", seed=4)
+    monkeypatch.setenv("CGZT_PANEL_LAG_S", "600")
+    with engine.connect() as conn:
+        before = cube.snapshot(conn)
+    lon, lat, _ = inside_grid(engine, 0)
+    with engine.begin() as conn:
+        case, _ = intake.report(conn, lon=lon, lat=lat, class_code="E0101", source_code="public", reporter="test")
+    asked = []
+    with engine.connect() as conn:
+        from sqlalchemy import event
+        event.listen(conn, "before_cursor_execute", lambda *a: asked.append(a[2]))
+        held = cube.snapshot(conn)
+        assert held is before and case["id"] not in held.ids and asked == []
+        # The lag has passed (a short max_age, as after 600 s): the mark is asked for and the case patched in.
+        fresh = cube.snapshot(conn, max_age=0)
+    assert fresh is not before and case["id"] in fresh.ids and asked
