@@ -57,7 +57,7 @@ import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,6 +65,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import api as api_bench  # noqa: E402  bench/api.py: server start and stop
 
+from dashboard.live import IDLE_PATH  # noqa: E402
 from tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  the Debian chromium, as the tests use it
 
 PG_ADMIN = ["-h", "127.0.0.1", "-U", "postgres"]
@@ -245,6 +246,8 @@ class Recorder:
         if rec["method"] == "POST" and rec["path"].startswith(UPDATE) and \
                 (rec["body"] or "").startswith('{"output":"..live-cursor.data.'):
             rec["phase"] = "poll"
+        elif rec["path"].startswith(IDLE_PATH):
+            rec["phase"] = "ask"     # the poll's question to /live/idle: periodic, replayed by poll_loop
         self.reqs.append(rec)
         self.live[id(r)] = rec
 
@@ -353,7 +356,7 @@ def record(base: str, info: dict) -> dict:
     actions = {}
     for reqs in (viewer, liaison):
         for phase in {r["phase"] for r in reqs}:
-            if phase not in ("poll", "idle"):
+            if phase not in ("poll", "idle", "ask"):
                 actions[phase] = waves([r for r in reqs if r["phase"] == phase])
     polls = [r for r in viewer if r["phase"] == "poll"]
     if not polls:
@@ -514,11 +517,22 @@ class User:
         template = self.run.actions["poll"][0][0]["body"]
         nxt = time.monotonic()
         while time.monotonic() < until:
-            self.tick += 1
-            over = {("live-tick", "data"): self.tick}
-            if ("live-cursor", "data") not in self.state:     # a fresh page starts without a cursor
-                over[("live-cursor", "data")] = None
-            await self.callback("live poll", template, over)
+            cursor = self.state.get(("live-cursor", "data"))
+            idle = False
+            if cursor:      # as assets/poll_gate.js poll.live: ask /live/idle, run the callback only on news
+                c = json.dumps({"low": cursor["low"], "seen": cursor["seen"]}, separators=(",", ":"))
+                status, data, _ = await self.request("live idle ask", "GET", IDLE_PATH + "?c=" + quote(c),
+                                                     headers={"X-Requested-With": "fetch"})
+                try:
+                    idle = status == 200 and json.loads(data).get("idle") is True
+                except ValueError:
+                    idle = False
+            if not idle:
+                self.tick += 1
+                over = {("live-tick", "data"): self.tick}
+                if not cursor:      # a fresh page starts without a cursor
+                    over[("live-cursor", "data")] = None
+                await self.callback("live poll", template, over)
             nxt += MAP_POLL_MS / 1000
             while nxt < time.monotonic():      # the gate skips ticks while a poll is out
                 nxt += MAP_POLL_MS / 1000
@@ -801,7 +815,13 @@ def cpu_by_kind(url: str, info: dict, actions: dict, rounds: int) -> list[str]:
     u.state.pop(("live-cursor", "data"), None)
     post("live poll (first, no cursor)", poll, {("live-cursor", "data"): None, ("live-tick", "data"): 1})
     for i in range(200):
-        post("live poll (idle)", poll, {("live-tick", "data"): i + 2})
+        post("live poll callback (idle)", poll, {("live-tick", "data"): i + 2})
+    cursor = u.state.get(("live-cursor", "data"))
+    ask = IDLE_PATH + "?c=" + quote(json.dumps({"low": cursor["low"], "seen": cursor["seen"]}))
+    for _ in range(200):
+        c0 = time.process_time()
+        client.get(ask, headers={"X-Requested-With": "fetch"})
+        cpu["live idle ask (GET /live/idle)"].append((time.process_time() - c0) * 1000)
     engine.dispose()
     lines = ["| kind | requests | CPU ms mean | CPU ms max |", "| --- | ---: | ---: | ---: |"]
     for kind, xs in sorted(cpu.items(), key=lambda kv: -sum(kv[1]) / len(kv[1])):

@@ -346,7 +346,7 @@ def _csrf_ok() -> bool:
 
 def _wants_json(path: str) -> bool:
     """Dash's XHRs, layer and export fetches get a 401 JSON; a page load gets the login page."""
-    if path.startswith("/_dash-") or path.startswith("/layers/"):
+    if path.startswith(("/_dash-", "/layers/", "/live/")):
         return True
     if request.headers.get("X-Requested-With"):
         return True

@@ -3,8 +3,11 @@
 Why a poll and not push: it works on Flask, with any number of server processes over one store. While
 nothing happens a poll costs no query at all: each worker process keeps one snapshot of the newest event
 ids (`IdleGate`, refreshed at most every SNAPSHOT_S by whichever poll finds it stale) and answers an idle
-cursor from it with no_update. 200 pages polling every 500 ms are 400 requests/s; one indexed COUNT each
-was most of a worker's time (bench/load.py), a snapshot per worker is a handful of queries per second.
+cursor from it. 200 pages polling every 500 ms are 400 requests/s; one indexed COUNT each was most of a
+worker's time (bench/load.py), a snapshot per worker is a handful of queries per second. The page asks
+GET /live/idle first (assets/poll_gate.js `poll.live`): a plain Flask route that answers from the gate,
+a fraction of the CPU of a Dash callback request (JSON body, callback dispatch, four props). Only when
+that says "not idle" does the Dash callback run and read the store.
 
 Why the cursor is more than "the highest event id seen": on PostgreSQL serial ids are taken when a
 transaction inserts, not when it commits, so with several writers id 41 may become visible after id 42.
@@ -18,6 +21,7 @@ Mounting contract (the map page): `*layout_parts()` beside the map, `map_layer()
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from bisect import bisect_right
@@ -25,6 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 import dash_leaflet as dl
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+from flask import jsonify, request
 from sqlalchemy import func, select
 
 from dashboard.colours import STATUS_COLOURS
@@ -40,6 +45,7 @@ TICKER = 12         # rows in the ticker
 BATCH = 2000        # most events read per poll (a burst beyond it is read on the next polls)
 SNAPSHOT_S = 0.15   # a worker's idle snapshot is at most this old: it adds at most that to the live latency
 SNAPSHOT_ROWS = 5000
+IDLE_PATH = "/live/idle"
 
 
 _COLUMNS = (CaseEvent.id, CaseEvent.at, CaseEvent.action, CaseEvent.to_status, Case.code, Case.lon, Case.lat,
@@ -228,7 +234,23 @@ def register(app, engine) -> None:
         lang = _lang()
         return {**cursor, "cases": cases}, markers(cases, lang), ticker(cases, lang)
 
-    # The interval only asks; assets/poll_gate.js lets a tick through when the last poll has come back.
-    app.clientside_callback(ClientsideFunction("poll", "tick"), Output("live-tick", "data"),
+    @app.server.get(IDLE_PATH)
+    def live_idle():
+        """{"idle": true} when the cursor in ?c= has nothing new (then the page skips its poll callback).
+        Login is checked by dashboard.auth like every path; the answer says only whether to poll."""
+        try:
+            cursor = json.loads(request.args.get("c", ""))
+            cursor = {"low": int(cursor["low"]), "seen": [(int(i), float(ts)) for i, ts in cursor["seen"]]}
+        except (ValueError, TypeError, KeyError, IndexError):
+            resp = jsonify({"error": "bad_cursor", "detail": "c must be the live cursor as JSON"})
+            resp.status_code = 400
+        else:
+            resp = jsonify({"idle": gate.idle(cursor)})
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    # The interval only asks; assets/poll_gate.js asks /live/idle, and lets a tick through when there is
+    # news and the last poll has come back.
+    app.clientside_callback(ClientsideFunction("poll", "live"), Output("live-tick", "data"),
                             Input("live-interval", "n_intervals"), State("live-tick", "data"),
-                            prevent_initial_call=True)
+                            State("live-cursor", "data"), prevent_initial_call=True)

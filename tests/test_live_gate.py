@@ -4,7 +4,7 @@ from sqlalchemy import event, func, select, text
 
 from dashboard import live
 from data.store.schema import Case, CaseEvent
-from tests.test_api_support import api_store  # noqa: F401
+from tests.test_api_support import api_base, api_store  # noqa: F401
 from tests.test_live import add_event
 
 
@@ -73,3 +73,36 @@ def test_a_cursor_older_than_the_snapshot_goes_to_the_store(api_store):
     assert not gate.idle(old, now=1), "a low below the snapshot's floor cannot be answered from it"
     gate.taken = float("-inf")
     assert not gate.idle(old, now=2), "three events above that low were never delivered to it"
+
+
+def test_the_page_asks_over_http_before_it_polls(api_store, api_base):
+    """GET /live/idle (assets/poll_gate.js asks it before each poll callback): login required, a clear 400
+    for a malformed cursor, idle for an up-to-date cursor, not idle once an event is written."""
+    import json
+    import time
+
+    import requests
+
+    from tests.test_auth import _login, _user
+    ask = api_base + live.IDLE_PATH
+    hdr = {"X-Requested-With": "fetch"}
+    anon = requests.get(ask, params={"c": '{"low": 0, "seen": []}'}, headers=hdr, timeout=30)
+    assert anon.status_code == 401 and anon.json()["error"] == "login_required"
+
+    http, r = _login(api_base, _user(api_store.url.render_as_string(hide_password=False), "viewer"))
+    assert r.status_code == 302
+    bad = http.get(ask, params={"c": "not json"}, headers=hdr, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_cursor"
+
+    with api_store.connect() as conn:
+        cursor, _ = live.poll(conn, None)
+    c = json.dumps(cursor)
+    ok = http.get(ask, params={"c": c}, headers=hdr, timeout=30)
+    assert ok.status_code == 200 and ok.json() == {"idle": True} and "no-store" in ok.headers["Cache-Control"]
+
+    with api_store.begin() as conn:
+        add_event(conn, conn.execute(select(Case.id).limit(1)).scalar())
+    deadline = time.monotonic() + 5     # the server's snapshot is at most SNAPSHOT_S old
+    while http.get(ask, params={"c": c}, headers=hdr, timeout=30).json()["idle"]:
+        assert time.monotonic() < deadline, "a new event never made the cursor busy"
+        time.sleep(0.1)
