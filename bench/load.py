@@ -1,6 +1,6 @@
 """Load: 200 viewers and 20 liaisons on a copy of the full PostgreSQL store, over real HTTP, for 5 minutes.
 
-    python bench/load.py [--minutes 5] [--viewers 200] [--liaisons 20] [--workers 3] [--threads 1]
+    python bench/load.py [--minutes 5] [--ramp 120] [--viewers 200] [--liaisons 20] [--workers 3] [--threads 1]
                          [--naive-minutes 1] [--write-rate 2] [--fault none|pg-restart|kill-worker]
 
 What it does, in order:
@@ -22,11 +22,13 @@ What it does, in order:
    drill-down starts from the user's current filter, the workspace confirms the version the server showed);
    what Dash does in the browser (the panel-ui copy of ui, the poll gate's tick) is done the same way here.
    Static GETs revalidate with If-None-Match / If-Modified-Since; fingerprinted files cached for a year are
-   not fetched again. Viewers poll the live callback every MAP_POLL_MS with one request in flight
-   (assets/poll_gate.js) and every --think seconds (exponential) change a filter, drill down or reset, or
-   reload the page. Liaisons work their own share of their department's dispatched cases: open, accept,
+   not fetched again. Viewers poll every MAP_POLL_MS as assets/poll_gate.js does (GET /live/idle with the
+   cursor, then the live callback only when that is not idle, one request in flight) and every --think
+   seconds (exponential) change a filter, drill down or reset, or reload the page. Liaisons work their own share of their department's dispatched cases: open, accept,
    feed back. A writer POSTs /api/v1/cases at --write-rate per second with an Idempotency-Key (its 503s
    retried with the same key), so polls find news.
+   The users sign in and load the map at random moments of the first --ramp seconds (a shift arriving);
+   the measured window is the --minutes after it. The ramp's requests are summed on one line apart.
 5. Prints per request kind count, p50/p95/p99 ms and errors (not 2xx/304, or no answer in --timeout s), the
    server's CPU (gunicorn processes, and the PostgreSQL backends of the bench database, read by psutil)
    and the client's own CPU (process_time). Then the same load, shorter (--naive-minutes), against the
@@ -681,26 +683,35 @@ def warm_cache(base: str, actions: dict) -> tuple[set, dict]:
 
 
 class Run:
-    def __init__(self, base, info, actions, args, seconds):
+    def __init__(self, base, info, actions, args, seconds, on_measure=None):
         self.base, self.info, self.actions = base, info, actions
-        self.think, self.timeout, self.seconds = args.think, args.timeout, seconds
+        self.think, self.timeout, self.seconds, self.ramp = args.think, args.timeout, seconds, args.ramp
+        self.on_measure = on_measure
         self.stats = Stats()
         self.writer = Writer(self, args.write_rate)
         self.events: dict = {}
         self.warm = (set(), {}) if args.cold else warm_cache(base, actions)
 
     async def main(self, people: list, fault=None):
-        until = time.monotonic() + self.seconds
+        # Sign-ins and first page loads spread over the ramp, as a shift arrives; the measured window is the
+        # `seconds` after it (the ramp's requests are summed apart, bench/README.md).
+        self.stats.t0 = time.monotonic()
+        until = self.stats.t0 + self.ramp + self.seconds
         rng = random.Random(1)
-        ramp = min(30.0, self.seconds / 4)      # sign-ins spread over the first seconds, as a shift starts
         users = [User(self, p, random.Random(i)) for i, p in enumerate(people)]
-        tasks = [asyncio.create_task(u.main(until, rng.uniform(0, ramp))) for u in users]
+        tasks = [asyncio.create_task(u.main(until, rng.uniform(0, self.ramp))) for u in users]
+
+        async def measure():
+            await asyncio.sleep(self.ramp)
+            if self.on_measure:
+                self.on_measure()
+        tasks.append(asyncio.create_task(measure()))
         tasks.append(asyncio.create_task(self.writer.main(until)))
         if fault is not None:
             tasks.append(asyncio.create_task(fault(self, until)))
         # Every user stops at `until` and a request gives up after the timeout, so the run ends by then; if a
         # task still runs later, say where it is (a bench bug) and stop it instead of hanging.
-        done, pending = await asyncio.wait(tasks, timeout=self.seconds + 2 * self.timeout + 60)
+        done, pending = await asyncio.wait(tasks, timeout=self.ramp + self.seconds + 2 * self.timeout + 60)
         for t in pending:
             self.stats.add("client failure (bench bug)", 0, "still running after the end")
             t.print_stack(limit=6)
@@ -711,11 +722,14 @@ def pct(xs: list, q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
-def table(stats: Stats, seconds: float) -> tuple[list[str], dict]:
+def table(stats: Stats, seconds: float, since: float = 0.0, before: float = float("inf")) -> tuple[list[str], dict]:
+    """Requests that started in [since, before) seconds of the run."""
     lines = ["| kind | count | per s | p50 ms | p95 ms | p99 ms | errors |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     allms, allerr, worst = [], 0, 0.0
     for kind in sorted(stats.rows):
-        rows = stats.rows[kind]
+        rows = [r for r in stats.rows[kind] if since <= r[0] - r[1] / 1000 < before]
+        if not rows:
+            continue
         ms = sorted(r[1] for r in rows)
         err = sum(1 for r in rows if not Stats.ok(r[2]))
         if not kind.startswith(("action ", "workflow")):
@@ -740,18 +754,24 @@ def error_kinds(stats: Stats) -> dict:
 
 
 def run_load(label, base, info, actions, args, seconds, people, proc, dbname, fault=None) -> dict:
-    run = Run(base, info, actions, args, seconds)
-    meter = CpuMeter(proc, dbname).start()
-    c0, w0 = time.process_time(), time.perf_counter()
-    la0 = os.getloadavg()
+    meter = CpuMeter(proc, dbname)
+    mark = {}
+
+    def measure():      # the ramp is over: CPU counts from here
+        meter.start()
+        mark.update(c0=time.process_time(), w0=time.perf_counter(), la0=os.getloadavg())
+    run = Run(base, info, actions, args, seconds, on_measure=measure)
     asyncio.run(run.main(people, fault))
-    wall = time.perf_counter() - w0
-    client = time.process_time() - c0
+    wall = time.perf_counter() - mark["w0"]
+    client = time.process_time() - mark["c0"]
     cpu = meter.stop()
-    lines, summary = table(run.stats, wall)
-    print(f"\n### {label}: {seconds / 60:.1f} min, {sum(p['kind'] == 'viewer' for p in people)} viewers, "
-          f"{sum(p['kind'] == 'liaison' for p in people)} liaisons; load average {la0[0]:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after\n")
+    ramp_lines, ramp_summary = table(run.stats, args.ramp, before=args.ramp)
+    lines, summary = table(run.stats, wall, since=args.ramp)
+    print(f"\n### {label}: ramp {args.ramp:.0f} s, then {seconds / 60:.1f} min measured, "
+          f"{sum(p['kind'] == 'viewer' for p in people)} viewers, {sum(p['kind'] == 'liaison' for p in people)} "
+          f"liaisons; load average {mark['la0'][0]:.1f} when measuring began, {os.getloadavg()[0]:.1f} after\n")
+    print(f"ramp (sign-ins and first page loads, not in the table): {ramp_summary['n']} requests, p50 "
+          f"{ramp_lines[-1].split('|')[4].strip()} ms, p95 {ramp_summary['p95']:.0f} ms, errors {ramp_summary['errors']}\n")
     print("\n".join(lines))
     print(f"\nserver CPU {cpu.get('server', 0):.0f} s ({cpu.get('server', 0) / wall * 100:.0f} % of one core), "
           f"PostgreSQL backends of the bench database {cpu.get('postgres', 0):.0f} s "
@@ -846,7 +866,7 @@ def ensure_pg() -> None:
 
 
 async def fault_pg_restart(run: Run, until: float):
-    await asyncio.sleep(run.seconds / 2)
+    await asyncio.sleep(run.ramp + run.seconds / 2)
     t_cmd = time.monotonic() - run.stats.t0
     print(f"fault: restarting PostgreSQL at t={t_cmd:.1f} s", flush=True)
     proc = await asyncio.create_subprocess_exec("pg_ctlcluster", "--skip-systemctl-redirect", "15", "main",
@@ -861,7 +881,7 @@ async def fault_pg_restart(run: Run, until: float):
 
 async def fault_kill_worker(run: Run, until: float, proc=None):
     import psutil
-    await asyncio.sleep(run.seconds / 2)
+    await asyncio.sleep(run.ramp + run.seconds / 2)
     before = {c.pid for c in psutil.Process(run.server.pid).children()}
     victim = sorted(before)[0]
     run.events["killed"] = time.monotonic() - run.stats.t0
@@ -938,6 +958,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--think", type=float, default=45, help="mean seconds between a viewer's actions")
+    ap.add_argument("--ramp", type=float, default=120,
+                    help="seconds over which the users sign in and load the map, before the measured minutes")
     ap.add_argument("--write-rate", type=float, default=2, help="cases POSTed per second")
     ap.add_argument("--timeout", type=float, default=30, help="seconds before a request counts as an error")
     ap.add_argument("--fault", choices=["none", "pg-restart", "kill-worker"], default="none")
