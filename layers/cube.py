@@ -18,10 +18,13 @@ A write by hand in SQL that leaves no case event is not seen until then.
 
 Freshness: a process asks for the mark at most every lag() seconds (CGZT_PANEL_LAG_S, default 3); in
 between, the panels answer from the snapshot they have. With writes arriving every half second, asking on
-every read meant three queries per panel request and a re-patch (a copy of the ~60 MB of columns) for
+every read meant three queries per panel request and a re-patch (a copy of the ~75 MB of columns) for
 nearly every request in every worker, and a key change that emptied every panel memo (bench/load.py). The
 live pane and the workspace read the store directly and are not delayed; KPI tiles and charts trail a
 write by at most lag() seconds, less than a wall screen's glance.
+
+The map's case view at zoom 16 and above (layers.cases) reads lon/lat from here too (16 MB of the ~75 MB
+at 1M cases): SQLite has no two-dimensional index.
 
 Timestamps are int64 microseconds (naive CST, as stored); a missing one is NA (int64 min), and every
 comparison against a nullable column masks NA explicitly.
@@ -101,6 +104,8 @@ class Snapshot:
     t: dict              # name -> int64 us array
     c: dict              # name -> int32 code array
     setback: np.ndarray  # int64, -1 for none
+    lon: np.ndarray      # float64 WGS84, for the map's case view (layers.cases)
+    lat: np.ndarray
     codes: dict          # name -> _Codes (shared, append-only)
     mark: tuple          # (version:cases, max case_events.id, max cases.id) the snapshot reflects
     memo: dict = field(default_factory=dict, compare=False)  # masks derived from these arrays
@@ -119,7 +124,7 @@ class _Cube:
 _cubes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _cubes_lock = threading.Lock()
 
-_SELECT = ("SELECT id, {times}, grid_code, class_code, status, source_code, department_code, setback_id "
+_SELECT = ("SELECT id, {times}, grid_code, class_code, status, source_code, department_code, setback_id, lon, lat "
            "FROM cases")
 
 
@@ -150,7 +155,7 @@ def _read(conn, where: str = "", params: dict | None = None):
     if params:
         q = q.bindparams(*[bindparam(k, type_=DateTime) for k in params if isinstance(params[k], datetime)])
     rows = conn.execute(q, params or {}).all()
-    cols = list(zip(*rows)) if rows else [()] * (2 + len(TIMES) + len(CODES))
+    cols = list(zip(*rows)) if rows else [()] * (4 + len(TIMES) + len(CODES))
     return cols, d
 
 
@@ -158,15 +163,16 @@ def _columns(cols, d, codes):
     ids = np.array(cols[0], dtype=np.int64)
     t = {name: _to_us(cols[1 + i], d) for i, name in enumerate(TIMES)}
     c = {name: codes[name].encode(cols[1 + len(TIMES) + i]) for i, name in enumerate(CODES)}
-    setback = np.array([-1 if v is None else int(v) for v in cols[-1]], dtype=np.int64)
-    return ids, t, c, setback
+    setback = np.array([-1 if v is None else int(v) for v in cols[-3]], dtype=np.int64)
+    lon, lat = np.array(cols[-2], dtype=np.float64), np.array(cols[-1], dtype=np.float64)
+    return ids, t, c, setback, lon, lat
 
 
 def _load(conn, mark) -> Snapshot:
     codes = {name: _Codes() for name in CODES}
     cols, d = _read(conn)
-    ids, t, c, setback = _columns(cols, d, codes)
-    return Snapshot(ids, t, c, setback, codes, mark)
+    ids, t, c, setback, lon, lat = _columns(cols, d, codes)
+    return Snapshot(ids, t, c, setback, lon, lat, codes, mark)
 
 
 def _patch(conn, snap: Snapshot, mark) -> Snapshot | None:
@@ -183,7 +189,7 @@ def _patch(conn, snap: Snapshot, mark) -> Snapshot | None:
                     {"top": old_id, "event": max(0, old_event - CATCH_UP_EVENTS)})
     if not cols[0]:
         return replace(snap, mark=mark)
-    ids, t, c, setback = _columns(cols, d, snap.codes)
+    ids, t, c, setback, lon, lat = _columns(cols, d, snap.codes)
     pos = np.searchsorted(snap.ids, ids)
     known = (pos < len(snap.ids)) & (snap.ids[np.minimum(pos, len(snap.ids) - 1)] == ids) if len(snap.ids) \
         else np.zeros(len(ids), dtype=bool)
@@ -196,7 +202,8 @@ def _patch(conn, snap: Snapshot, mark) -> Snapshot | None:
         out[pos[known]] = fresh[known]
         return np.concatenate([out, fresh[new]]) if new.any() else out
     return Snapshot(merged(snap.ids, ids), {k: merged(snap.t[k], t[k]) for k in TIMES},
-                    {k: merged(snap.c[k], c[k]) for k in CODES}, merged(snap.setback, setback), snap.codes, mark)
+                    {k: merged(snap.c[k], c[k]) for k in CODES}, merged(snap.setback, setback),
+                    merged(snap.lon, lon), merged(snap.lat, lat), snap.codes, mark)
 
 
 def lag() -> float:
