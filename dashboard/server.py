@@ -122,8 +122,9 @@ def create_app(engine: Engine, auth: bool = True) -> dash.Dash:
     auth=False (tests and tools only) serves without login and CSRF checks; headers and limits stay.
     """
     from dashboard import auth as access
-    from dashboard import export, faults, live, map_page, router, workspace
+    from dashboard import compressed_static, export, faults, live, map_page, router, workspace
     server = Flask(__name__)
+    compressed_static.configure(server)
     app = _Dash(
         __name__, server=server, assets_folder=str(ASSETS), update_title=None, serve_locally=True,
         compress=True, suppress_callback_exceptions=True, title="城管一张图", **access.dash_options(),
