@@ -142,7 +142,8 @@ class BerthSession(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (Index("ix_berth_sessions_berth_start", "berth_id", "started_at"),
-                      Index("ix_berth_sessions_start", "started_at"))
+                      # ended_at and berth_id too: occupancy at a moment reads the index only (migration 0009)
+                      Index("ix_berth_sessions_start_cover", "started_at", "ended_at", "berth_id"))
 
 
 class Setback(_BBox, Base):
