@@ -136,7 +136,7 @@ def test_page_serves_locally(client):
     assert "/assets/map.js" in html
 
 
-def test_a_workers_first_request_does_not_render_a_page(seeded_engine):
+def test_a_workers_first_request_does_not_render_a_page(seeded_engine, monkeypatch):
     """Dash validates the layout on the first request a process serves; that request (a health check, an
     API call) must not pay for a map page of queries. The page itself is rendered for /_dash-layout."""
     from sqlalchemy import event
@@ -144,6 +144,9 @@ def test_a_workers_first_request_does_not_render_a_page(seeded_engine):
 
     def count(*_args):
         statements.append(1)
+    # No background load of the case columns: its four statements landed among the counted ones or not,
+    # depending on the thread's timing (CI: 32 against 28).
+    monkeypatch.setenv("CGZT_WARM_CUBE", "0")
     app = create_app(seeded_engine, auth=False)
     event.listen(seeded_engine, "before_cursor_execute", count)
     try:
