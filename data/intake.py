@@ -44,7 +44,6 @@ _CASES = Case.__table__
 _INSERT_CASE = _CASES.insert().returning(*_CASES.c)
 _INSERT_EVENT = CaseEvent.__table__.insert()
 _INSERT_KEY = IdempotencyKey.__table__.insert()
-_CASE_BY_ID = select(_CASES).where(_CASES.c.id == bindparam("id"))
 _TOP_CODE = select(func.max(_CASES.c.code)).where(_CASES.c.code >= bindparam("lo"), _CASES.c.code <= bindparam("hi"))
 _REPLAY = select(IdempotencyKey.case_id, IdempotencyKey.request_hash).where(
     IdempotencyKey.token_id == bindparam("token_id"), IdempotencyKey.key == bindparam("key"))
@@ -209,7 +208,7 @@ def _next_code(conn: Connection, day: datetime) -> str:
 
 
 def case_row(conn: Connection, case_id: int) -> dict:
-    return dict(conn.execute(_CASE_BY_ID, {"id": case_id}).mappings().one())
+    return dict(conn.execute(workflow.CASE_BY_ID, {"id": case_id}).mappings().one())
 
 
 def replay(conn: Connection, idem: Idempotency) -> dict | None:

@@ -27,7 +27,7 @@ from layers.scope import UNRESTRICTED, Scope
 
 ROLES = ("admin", "supervisor", "liaison", "system")
 # Built once: every transition runs them, and building a statement cost more CPU than running it.
-_CASE_BY_ID = select(Case.__table__).where(Case.__table__.c.id == bindparam("id"))
+CASE_BY_ID = select(Case.__table__).where(Case.__table__.c.id == bindparam("id"))   # data.intake reads by it too
 _DEPARTMENT = select(Department.code).where(Department.code == bindparam("code"))
 _LIMIT = select(CaseClass.limit_value, CaseClass.limit_unit).where(CaseClass.code == bindparam("code"))
 _INSERT_EVENT = CaseEvent.__table__.insert()
@@ -97,6 +97,11 @@ def allowed(status: str, actor: Actor) -> list[str]:
     return [a.name for a in ACTIONS.values() if status in a.sources and actor.role in a.roles]
 
 
+def _not_yours(kind: type, case_id) -> WorkflowError:
+    """The same words for a case that does not exist and one outside the actor's scope (OutOfScope)."""
+    return kind(f"case {case_id} does not exist or is not yours to act on", f"案件 {case_id} 不存在或不在您的权限范围内")
+
+
 def _now() -> datetime:
     return now_cst()
 
@@ -122,8 +127,7 @@ def plan(conn: Connection, case: dict, action: str, actor: Actor, *, expected_ve
     if actor.role not in ROLES:
         raise WorkflowError(f"unknown role {actor.role!r}", f"未知角色 {actor.role!r}")
     if not actor.scope.permits(case["grid_code"], case["department_code"]):
-        raise OutOfScope(f"case {case['id']} does not exist or is not yours to act on",
-                         f"案件 {case['id']} 不存在或不在您的权限范围内")
+        raise _not_yours(OutOfScope, case["id"])
     if case["version"] != expected_version:
         raise Conflict(f"case {case['code']} changed since you opened it (now {STATUSES[case['status']][0]}, "
                        f"version {case['version']}); reload it and try again",
@@ -188,10 +192,9 @@ def apply(conn: Connection, case_id: int, action: str, actor: Actor, *, expected
     `event_id`, the case_events row of this step (photos and other attachments link to it).
 
     remote: the client's address for the audit row."""
-    case = conn.execute(_CASE_BY_ID, {"id": case_id}).mappings().first()
+    case = conn.execute(CASE_BY_ID, {"id": case_id}).mappings().first()
     if case is None:
-        raise WorkflowError(f"case {case_id} does not exist or is not yours to act on",
-                            f"案件 {case_id} 不存在或不在您的权限范围内")
+        raise _not_yours(WorkflowError, case_id)
     step = plan(conn, dict(case), action, actor, expected_version=expected_version, note=note,
                 department=department, extend_hours=extend_hours, calendar=calendar, now=now, remote=remote)
     done = conn.execute(update(Case).where(Case.id == case_id, Case.version == expected_version)
