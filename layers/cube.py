@@ -118,6 +118,11 @@ class _Cube:
         self.loaded_at = 0.0
         self.checked_at = float("-inf")   # when the mark was last asked for
 
+    def usable(self) -> Snapshot | None:
+        """The snapshot, unless none is loaded or RELOAD_S has passed since the last full load."""
+        snap = self.snap
+        return snap if snap is not None and time.monotonic() - self.loaded_at < RELOAD_S else None
+
 
 # One set of columns per Engine (not per URL: a test that rebuilds a store under the same URL makes a new
 # engine), dropped with it.
@@ -222,28 +227,25 @@ def snapshot(conn, max_age: float | None = None) -> Snapshot:
         if cube is None:
             cube = _cubes[conn.engine] = _Cube()
     max_age = lag() if max_age is None else max_age
-    snap, now = cube.snap, time.monotonic()
-    if snap is not None and now - cube.checked_at < max_age and now - cube.loaded_at < RELOAD_S:
-        return snap
     asked = time.monotonic()
+    snap = cube.usable()
+    if snap is not None and asked - cube.checked_at < max_age:
+        return snap
     mark = _mark(conn)
-    snap = cube.snap
-    if snap is not None and snap.mark == mark and time.monotonic() - cube.loaded_at < RELOAD_S:
+    snap = cube.usable()
+    if snap is not None and snap.mark == mark:
         cube.checked_at = asked
         return snap
     with cube.lock:
-        snap = cube.snap
-        if snap is not None and snap.mark == mark and time.monotonic() - cube.loaded_at < RELOAD_S:
-            return snap
-        fresh = None
-        if snap is not None and time.monotonic() - cube.loaded_at < RELOAD_S:
-            fresh = _patch(conn, snap, mark)
-        if fresh is None:
-            fresh = _load(conn, mark)
-            cube.loaded_at = time.monotonic()
-        cube.snap = fresh
+        snap = cube.usable()
+        if snap is None or snap.mark != mark:
+            fresh = _patch(conn, snap, mark) if snap is not None else None
+            if fresh is None:
+                fresh = _load(conn, mark)
+                cube.loaded_at = time.monotonic()
+            cube.snap = snap = fresh
         cube.checked_at = asked
-        return fresh
+        return snap
 
 
 def warm(engine) -> None:
