@@ -24,8 +24,8 @@ What it does, in order:
    Static GETs revalidate with If-None-Match / If-Modified-Since; fingerprinted files cached for a year are
    not fetched again. Viewers poll every MAP_POLL_MS as assets/poll_gate.js does (GET /live/idle with the
    cursor, then the live callback only when that is not idle, one request in flight) and every --think
-   seconds (exponential) change a filter, drill down or reset, or reload the page. Liaisons work their own share of their department's dispatched cases: open, accept,
-   feed back. A writer POSTs /api/v1/cases at --write-rate per second with an Idempotency-Key (its 503s
+   seconds (exponential) change a filter, drill down or reset, or reload the page. Liaisons work their
+   own share of their department's dispatched cases: open, accept, feed back. A writer POSTs /api/v1/cases at --write-rate per second with an Idempotency-Key (its 503s
    retried with the same key), so polls find news.
    The users sign in and load the map at random moments of the first --ramp seconds (a shift arriving);
    the measured window is the --minutes after it. The ramp's requests are summed on one line apart.
@@ -399,6 +399,11 @@ class Stats:
         return isinstance(status, int) and (200 <= status < 300 or status == 304)
 
 
+def idle_ask(cursor: dict) -> str:
+    """The URL assets/poll_gate.js asks before a poll: GET /live/idle with the cursor's low and seen."""
+    return IDLE_PATH + "?c=" + quote(json.dumps({"low": cursor["low"], "seen": cursor["seen"]}, separators=(",", ":")))
+
+
 class User:
     def __init__(self, run, person: dict, rng: random.Random):
         self.run, self.p, self.rng = run, person, rng
@@ -522,8 +527,7 @@ class User:
             cursor = self.state.get(("live-cursor", "data"))
             idle = False
             if cursor:      # as assets/poll_gate.js poll.live: ask /live/idle, run the callback only on news
-                c = json.dumps({"low": cursor["low"], "seen": cursor["seen"]}, separators=(",", ":"))
-                status, data, _ = await self.request("live idle ask", "GET", IDLE_PATH + "?c=" + quote(c),
+                status, data, _ = await self.request("live idle ask", "GET", idle_ask(cursor),
                                                      headers={"X-Requested-With": "fetch"})
                 try:
                     idle = status == 200 and json.loads(data).get("idle") is True
@@ -741,7 +745,8 @@ def table(stats: Stats, seconds: float, since: float = 0.0, before: float = floa
     allms.sort()
     lines.append(f"| **all requests** | {len(allms)} | {len(allms) / seconds:.1f} | {pct(allms, .5):.0f} | "
                  f"{pct(allms, .95):.0f} | {pct(allms, .99):.0f} | {allerr} |")
-    return lines, {"n": len(allms), "p95": pct(allms, .95), "errors": allerr, "worst_p95": worst}
+    return lines, {"n": len(allms), "p50": pct(allms, .5), "p95": pct(allms, .95), "errors": allerr,
+                   "worst_p95": worst}
 
 
 def error_kinds(stats: Stats) -> dict:
@@ -765,13 +770,13 @@ def run_load(label, base, info, actions, args, seconds, people, proc, dbname, fa
     wall = time.perf_counter() - mark["w0"]
     client = time.process_time() - mark["c0"]
     cpu = meter.stop()
-    ramp_lines, ramp_summary = table(run.stats, args.ramp, before=args.ramp)
+    _, ramp_summary = table(run.stats, args.ramp, before=args.ramp)
     lines, summary = table(run.stats, wall, since=args.ramp)
     print(f"\n### {label}: ramp {args.ramp:.0f} s, then {seconds / 60:.1f} min measured, "
           f"{sum(p['kind'] == 'viewer' for p in people)} viewers, {sum(p['kind'] == 'liaison' for p in people)} "
           f"liaisons; load average {mark['la0'][0]:.1f} when measuring began, {os.getloadavg()[0]:.1f} after\n")
     print(f"ramp (sign-ins and first page loads, not in the table): {ramp_summary['n']} requests, p50 "
-          f"{ramp_lines[-1].split('|')[4].strip()} ms, p95 {ramp_summary['p95']:.0f} ms, errors {ramp_summary['errors']}\n")
+          f"{ramp_summary['p50']:.0f} ms, p95 {ramp_summary['p95']:.0f} ms, errors {ramp_summary['errors']}\n")
     print("\n".join(lines))
     print(f"\nserver CPU {cpu.get('server', 0):.0f} s ({cpu.get('server', 0) / wall * 100:.0f} % of one core), "
           f"PostgreSQL backends of the bench database {cpu.get('postgres', 0):.0f} s "
@@ -836,8 +841,7 @@ def cpu_by_kind(url: str, info: dict, actions: dict, rounds: int) -> list[str]:
     post("live poll (first, no cursor)", poll, {("live-cursor", "data"): None, ("live-tick", "data"): 1})
     for i in range(200):
         post("live poll callback (idle)", poll, {("live-tick", "data"): i + 2})
-    cursor = u.state.get(("live-cursor", "data"))
-    ask = IDLE_PATH + "?c=" + quote(json.dumps({"low": cursor["low"], "seen": cursor["seen"]}))
+    ask = idle_ask(u.state.get(("live-cursor", "data")))
     for _ in range(200):
         c0 = time.process_time()
         client.get(ask, headers={"X-Requested-With": "fetch"})
