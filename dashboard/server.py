@@ -122,7 +122,8 @@ def create_app(engine: Engine, auth: bool = True) -> dash.Dash:
     auth=False (tests and tools only) serves without login and CSRF checks; headers and limits stay.
     """
     from dashboard import auth as access
-    from dashboard import compressed_static, export, faults, live, map_page, router, workspace
+    from dashboard import compressed_static, export, faults, live, map_page, router, scripts, workspace
+    scripts.drop_babel_polyfill()
     server = Flask(__name__)
     compressed_static.configure(server)
     app = _Dash(
