@@ -22,6 +22,9 @@ occupancy     berth occupancy now (as metrics.berth_occupancy, berths in the are
               a parking session spanning the period's start, over the same berths in service (None when
               the sessions on record begin after it)
 setbacks      setback spaces with at least one open case now; previous: at the period's start
+
+Every case indicator's previous value is None (shown "—") when the store's first case is later than the
+previous period's start: that period was not recorded, so a comparison with it would be invented.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 
 from data.statuses import REGISTERED_STAGES
-from data.store.schema import Berth, BerthSession
+from data.store.schema import Berth, BerthSession, Case
 from layers import breakdown
 from layers.filters import Filters, code_range, now_cst
 
@@ -184,7 +187,21 @@ def compute(conn, filters: Filters, now: datetime | None = None, data: tuple | N
     po = _rate(_occupied_in(_occupied_at(conn, filters.start), filters.area), tot)
     out["occupancy"] = Kpi("occupancy", o, po, occ, tot)
     out["setbacks"] = Kpi("setbacks", cur["setbacks"], was["setbacks"])
+    if not cases_reach_back(conn, previous(filters).start):
+        # Before the store's first case nothing was recorded: the previous period's figures are unknown, not
+        # zero (a 30-day record would show "+4135 %" against an empty month). Occupancy has its own rule.
+        from dataclasses import replace
+        out = {k: v if k == "occupancy" else replace(v, previous=None) for k, v in out.items()}
     return out
 
 
-__all__ = ["KPIS", "Kpi", "compute", "rows", "previous", "occupancy", "avg_hours", "HIGHER_IS_BETTER"]
+def cases_reach_back(conn, at: datetime) -> bool:
+    """Whether the store's cases go back to `at` (the earliest report is at or before it; an index lookup)."""
+    first = conn.execute(select(func.min(Case.reported_at))).scalar()
+    if isinstance(first, str):
+        first = datetime.fromisoformat(first)
+    return first is not None and first <= at
+
+
+__all__ = ["KPIS", "Kpi", "compute", "rows", "previous", "occupancy", "avg_hours", "HIGHER_IS_BETTER",
+           "cases_reach_back"]

@@ -3,7 +3,7 @@
 The expected numbers are written out in plain SQL from the definitions in domain.md / layers/metrics.py, not
 through layers.filters.where, so a wrong clause there shows up as a mismatch here.
 """
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import DateTime, bindparam, text
@@ -157,3 +157,20 @@ def test_breakdown_rates_are_metrics_rates(store):
                                                               sum(v[1] for v in pairs.values()))
             assert {r[0]: (r[3], r[4]) for r in streets} == {k: v for k, v in
                                                             counts(conn, "ontime_rate", "street", f, now).items() if v[1]}
+
+
+def test_no_comparison_with_a_period_before_the_first_case(store):
+    """A period that starts at the store's first case has an unrecorded previous period: its values are
+    unknown ("—"), not zero (which would show a rise of thousands of percent)."""
+    engine, now, district = store
+    with engine.connect() as conn:
+        first = conn.execute(text("SELECT min(reported_at) FROM cases")).scalar()
+        first = first if isinstance(first, datetime) else datetime.fromisoformat(str(first))
+        f = Filters(start=first, end=now)
+        got = kpis.compute(conn, f, now=now)
+        week = kpis.compute(conn, Filters(start=now - timedelta(days=7), end=now), now=now)
+    assert got["reported"].value > 0
+    for key in ("reported", "registered", "open", "overdue", "close_rate", "ontime_rate", "avg_hours", "setbacks"):
+        assert got[key].previous is None and got[key].change is None, key
+    # A period whose previous one lies inside the record still compares.
+    assert week["reported"].previous is not None and week["reported"].change is not None
