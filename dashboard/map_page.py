@@ -6,6 +6,7 @@ language) lives in the URL query so a wall screen comes back the same after a re
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -253,15 +254,22 @@ def _layout(engine):
             log.warning("map layout without cases: %s", str(exc).splitlines()[0][:300])
     c = chrome_values(engine, lang)
     note = problems_text(problems, lang)
+    shown = {}
+    if store is not None:
+        try:
+            shown = follow_changes(engine, ui, {})[1]
+        except SQLAlchemyError:  # the first state change sends everything
+            shown = {}
     return html.Div(id="app-root", children=[
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="ui", data=store),
-        dcc.Store(id="cases-key", data=key),
-        dcc.Store(id="fit-path", data=ui["path"]),
+        dcc.Store(id="cases-key", data={"cases": key, "setbacks": layer_key(groups.get("setbacks"))}),
+        dcc.Store(id="shown", data=shown),
         dcc.Store(id="drill", data=None),
         dcc.Store(id="texts-lang", data=lang),
         dcc.Store(id="table-purge"),
         dcc.Store(id="panel-ui"),
+        dcc.Store(id="panels-shown"),
         dcc.Store(id="chart-click"),
         _header(c, ui),
         html.Div(className="cgzt-crumbbar", children=[
@@ -474,6 +482,20 @@ def cases_layers(engine, ui, bounds, zoom) -> tuple[list, str, str | None]:
     return [dl.GeoJSON(id="cases", data=fc, hideout=hideout, pane="cases", pointToLayer=ns("casePoint"))], status, key
 
 
+def jump(center=None, zoom=None, bounds=None, max_zoom=None) -> dict:
+    """The map's `viewport` for a move a callback makes: a jump, never an animation.
+
+    dash-leaflet 1.1.3 reads the view back into the map's props on every render of the map. A render during
+    a fly (a callback's answer arriving) writes an in-between zoom, and its zoom effect then calls setZoom:
+    the flight stops short of its target, and the map shows, and asks the server for, the wrong place."""
+    options = {"animate": False}
+    if bounds is not None:
+        if max_zoom is not None:
+            options["maxZoom"] = max_zoom
+        return {"bounds": bounds, "options": options}
+    return {"center": center, "zoom": zoom, "options": options}
+
+
 def highlight(row, ui) -> list:
     """A ring around the selected case (its own pane above the cases)."""
     if not row:
@@ -549,13 +571,35 @@ def majors(engine) -> list[str]:
             select(CaseClass.major_code).distinct().order_by(CaseClass.major_code))])
 
 
-def _same(children, url=None, hideout=None) -> bool:
-    """Whether the layer group already shows this url + hideout (then re-sending would redraw for nothing)."""
+def _digest(value) -> str:
+    """A short hash of what a callback would send (components included), so it can say "unchanged"."""
+    import hashlib
+
+    from plotly.utils import PlotlyJSONEncoder
+    return hashlib.sha1(json.dumps(value, cls=PlotlyJSONEncoder, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def layer_key(children) -> list | None:
+    """[url, hideout digest] of a layer group's one layer (None when empty): a new URL means new geometry and
+    a redraw; a new hideout alone is a restyle, sent to the existing layer (set_props), never a new layer."""
     if not children:
-        return url is None
-    c = children[0] if isinstance(children, list) else children
-    props = c.get("props", {}) if isinstance(c, dict) else getattr(c, "__dict__", {})
-    return url is not None and props.get("url") == url and props.get("hideout") == hideout
+        return None
+    c = children[0]
+    return [getattr(c, "url", None), _digest(getattr(c, "hideout", None))]
+
+
+def _place(name, children, keys: dict, out: dict, prop_id) -> None:
+    """Put a layer group's new children into `out` only when its key moved; restyle in place when only the
+    hideout did (the layer keeps its features, and Dash registers no new component)."""
+    from dash import set_props
+    new, old = layer_key(children), keys.get(name)
+    if new == old:
+        return
+    if new and old and new[0] == old[0] and new[0] is not None:
+        set_props(children[0].id, {"hideout": children[0].hideout})
+    else:
+        out[prop_id] = children
+    keys[name] = new
 
 
 def _shift_fc(fc: dict) -> dict:
@@ -603,6 +647,43 @@ def _pct(x):
     return "—" if x is None else f"{x:.1f}%"
 
 
+def follow_changes(engine, ui, shown: dict) -> tuple[dict, dict]:
+    """What the page must change to show state `ui`, given `shown`, the small record (digests, layer keys,
+    language, path) the page keeps of what it shows: ({(id, prop): value, "viewport": fit or absent}, the new
+    record). With an empty record it is the record of a page freshly rendered for `ui` (the layout's)."""
+    out, lang = {}, ui["lang"]
+
+    def put(key, values: dict):
+        d = _digest(list(values.values()))
+        if shown.get(key) != d:
+            out.update(values)
+            shown[key] = d
+
+    put("chrome", chrome_values(engine, lang))
+    if shown.get("lang") != lang:   # labels, option lists and table headers follow the language switch
+        opts = filters_panel.options(reference.load(engine), ui, lang)
+        out.update(zip(_TEXT_OUTPUTS, [*filters_panel.label_values(lang), *[opts[i] for i, _ in _OPTION_OUTPUTS],
+                                       table_panel.column_defs(lang), t("table", lang)]))
+        out[("texts-lang", "data")] = shown["lang"] = lang
+    with engine.connect() as conn:
+        versions = cache.versions_all(conn)
+    _place("base", basemap_layers(ui), shown, out, ("grp-base", "children"))
+    _place("boundaries", boundaries_layers(ui, versions), shown, out, ("grp-boundaries", "children"))
+    _place("grids", grids_layers(engine, ui, versions), shown, out, ("grp-grids", "children"))
+    _place("berths", berths_layers(ui, versions), shown, out, ("grp-berths", "children"))
+    put("legend", {("legend", "children"): legend(ui["metric"], lang)})
+    put("crumbs", {("crumbs", "children"): breadcrumbs(reference.load(engine), ui),
+                   ("exports", "children"): export_links(ui)})
+    if shown.get("path", ui["path"]) != ui["path"]:
+        # Drilling (or going back up) fits the map to the area; other changes leave the view alone.
+        district, street = ps.area(ui)
+        b = reference.bounds(reference.load(engine), street or district) or data_bounds(engine)
+        if b:
+            out["viewport"] = jump(bounds=b)
+    shown["path"] = ui["path"]
+    return out, shown
+
+
 # ---------------------------------------------------------------- callbacks
 
 def warm_cube(engine) -> threading.Thread:
@@ -630,71 +711,49 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
     # The layout already renders everything below for the page's URL: these run only when something changes
     # (prevent_initial_call), so the first paint waits for no callback but the viewport's cases.
 
-    @app.callback([Output(i, p) for i, p in CHROME], Input("ui", "data"), prevent_initial_call=True)
-    def chrome(ui):
-        c = chrome_values(engine, (ui or {}).get("lang", "zh"))
-        return [c[k] for k in CHROME]
+    # One callback follows the state for everything outside the viewport and the panels, and one for the
+    # viewport: every callback answer costs the browser a pass over the whole layout (dash-renderer), so a
+    # filter change is a few answers, each carrying only what changed (small keys in stores say what the
+    # page shows; restyles go to the existing layer's hideout).
+    follow_out = [Output(i, p) for i, p in FOLLOW] + [Output("map", "viewport", allow_duplicate=True)]
 
-    @app.callback(Output("grp-base", "children"), Input("ui", "data"), prevent_initial_call=True)
-    def basemap(ui):
-        return basemap_layers(ui)
-
-    def _versions():
-        with engine.connect() as conn:
-            return cache.versions_all(conn)
-
-    @app.callback(Output("grp-boundaries", "children"), Input("ui", "data"), State("grp-boundaries", "children"),
-                  prevent_initial_call=True)
-    def boundaries(ui, current):
+    @app.callback(*follow_out, Input("ui", "data"), State("shown", "data"), prevent_initial_call=True)
+    def follow(ui, shown):
         if not ui:
-            return no_update
-        if not _visible(ui, "boundaries"):
-            return [] if current else no_update
-        new = boundaries_layers(ui, _versions())
-        return no_update if _same(current, new[0].url, new[0].hideout) else new
+            return [no_update] * len(follow_out)
+        out, shown = follow_changes(engine, ui, dict(shown or {}))
+        view = out.pop("viewport", no_update)
+        out[("shown", "data")] = shown
+        return [out.get(k, no_update) for k in FOLLOW] + [view]
 
-    @app.callback(Output("grp-grids", "children"), Output("legend", "children"), Input("ui", "data"),
-                  State("grp-grids", "children"), prevent_initial_call=True)
-    def grids(ui, current):
-        if not ui:
-            return no_update, no_update
-        key = legend(ui["metric"], ui["lang"])
-        if not _visible(ui, "grids"):
-            return ([] if current else no_update), key
-        new = grids_layers(engine, ui, _versions())
-        return (no_update if _same(current, new[0].url, new[0].hideout) else new), key
-
-    @app.callback(Output("grp-setbacks", "children"), Input("ui", "data"), Input("map", "zoom"),
-                  State("grp-setbacks", "children"), prevent_initial_call=True)
-    def setbacks(ui, zoom, current):
-        if not ui:
-            return no_update
-        new = setbacks_layers(ui, _versions(), zoom)
-        if not new:
-            return [] if current else no_update
-        return no_update if _same(current, new[0].url, new[0].hideout) else new
-
-    @app.callback(Output("grp-berths", "children"), Input("ui", "data"), State("grp-berths", "children"),
-                  prevent_initial_call=True)
-    def berths(ui, current):
-        if not ui:
-            return no_update
-        if not _visible(ui, "berths"):
-            return [] if current else no_update
-        new = berths_layers(ui, _versions())
-        return no_update if _same(current, new[0].url, new[0].hideout) else new
-
-    @app.callback(Output("grp-cases", "children"), Output("status", "children"), Output("cases-key", "data"),
-                  Input("ui", "data"), Input("map", "bounds"), Input("map", "zoom"), State("map", "center"),
-                  State("cases-key", "data"), prevent_initial_call=True)
-    def cases_layer(ui, bounds, zoom, center, key):
+    @app.callback(Output("grp-setbacks", "children"), Output("grp-cases", "children"), Output("status", "children"),
+                  Output("cases-key", "data"), Input("ui", "data"), Input("map", "bounds"), Input("map", "zoom"),
+                  State("map", "center"), State("cases-key", "data"), prevent_initial_call=True)
+    def viewport(ui, bounds, zoom, center, keys):
+        """The layers that depend on the view: setback strips from a zoom level on, and the cases (aggregates
+        or individual cases) in view."""
+        from dash import set_props
         if not ui or zoom is None:
-            return no_update, no_update, no_update
-        if not _visible(ui, "cases"):
-            return ([] if key else no_update), "", None
-        children, status, new_key = cases_layers(engine, ui, bounds or approx_bounds(center, zoom), zoom)
-        # The first reported bounds usually match the layout's estimate: do not redraw the same features.
-        return (no_update if new_key == key else children), status, new_key
+            return no_update, no_update, no_update, no_update
+        keys, out = dict(keys or {}), {}
+        with engine.connect() as conn:
+            versions = cache.versions_all(conn)
+        _place("setbacks", setbacks_layers(ui, versions, zoom), keys, out, "setbacks")
+        status = ""
+        if _visible(ui, "cases"):
+            children, status, key = cases_layers(engine, ui, bounds or approx_bounds(center, zoom), zoom)
+            # The first reported bounds usually match the layout's estimate: do not redraw the same features.
+            # A layer already on the map gets its new features in place (a new layer would be a new component
+            # to Dash, which then runs every callback the layer's clicks feed).
+            if key != keys.get("cases"):
+                if keys.get("cases"):
+                    set_props("cases", {"data": children[0].data, "hideout": children[0].hideout})
+                else:
+                    out["cases"] = children
+                keys["cases"] = key
+        elif keys.get("cases"):
+            out["cases"], keys["cases"] = [], None
+        return out.get("setbacks", no_update), out.get("cases", no_update), status, keys
 
     # ------------------------------------------------------------ clicks -> side panel
 
@@ -770,7 +829,7 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
                 return (no_update, no_update, {"level": p["level"], "code": p["code"], "t": time.time()},
                         *none[:3])
             lon, lat = feature["geometry"]["coordinates"]
-            return (no_update, {"center": [lat, lon], "zoom": min((zoom or 11) + 2, 18), "transition": "flyTo"},
+            return (no_update, jump(center=[lat, lon], zoom=min(round(zoom or 11) + 2, 18)),
                     *none[:4])
         row = case_row(p["id"], lang)
         pinned = Patch()
@@ -792,7 +851,7 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
             return html.Div(t("not_found", lang, q=cell.get("rowId"))), no_update, []
         lon, lat = _to_display(row["lon"], row["lat"], ui or {})
         return case_panel(row["id"], row["code"], lang), \
-            {"center": [lat, lon], "zoom": 17, "transition": "flyTo"}, highlight(row, ui)
+            jump(center=[lat, lon], zoom=17), highlight(row, ui)
 
     def case_row(case_id, lang):
         """The table row of one case, or None outside the signed-in user's scope (the id comes from the
@@ -894,12 +953,12 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
         hit = hits[0]
         if "point" in hit:
             lon, lat = _to_display(*hit["point"], ui or {})
-            view = {"center": [lat, lon], "zoom": 17, "transition": "flyTo"}
+            view = jump(center=[lat, lon], zoom=17)
         else:
             w, s, e, n = hit["bbox"]
             w, s = _to_display(w, s, ui or {})
             e, n = _to_display(e, n, ui or {})
-            view = {"bounds": [[s, w], [n, e]], "transition": "flyToBounds", "options": {"maxZoom": 17}}
+            view = jump(bounds=[[s, w], [n, e]], max_zoom=17)
         panel = grid_panel(hit["code"], lang, ui) if hit["kind"] == "grid" else html.Div(hit["label"])
         if hit["kind"] == "case":
             with engine.connect() as conn:
@@ -926,41 +985,67 @@ def register_state(app, engine) -> None:
         *[Output(i, p) for i, p in filters_panel.CONTROLS],
         In("url", "pathname"), In("url", "search"), In("layers", "value"), In("metric", "value"),
         In("basemap", "value"), In("lang-btn", "n_clicks"), In("f-reset", "n_clicks"), In("drill", "data"),
-        *ctl_inputs, *chart_inputs, State("ui", "data"),
+        *ctl_inputs, *chart_inputs, State("ui", "data"), State("qnotice", "children"),
     )
     def sync(pathname, search, layers, metric, base, _lang, _reset, drill, *rest):
-        ui = rest[-1]
+        ui, shown_note = rest[-2], rest[-1]
         ctl = dict(zip(filters_panel.INPUTS, rest[:len(ctl_inputs)]))
         clicks = rest[len(ctl_inputs)] or {}
-        trig = ctx.triggered_id
-        prop = ctx.triggered[0]["prop_id"].split(".")[-1] if ctx.triggered else None
+        # Changes that reach the server together (set at once, or made while an answer was on its way) are
+        # applied in order: one lost would leave its control showing a choice the state does not have.
+        trigs = [p["prop_id"].rsplit(".", 1) for p in ctx.triggered if p["prop_id"] != "."]
         n_out = 8 + len(filters_panel.CONTROLS)
-        if trig in (None, "url") or ui is None:
+        # The URL (first load, a pasted link, back/forward, a breadcrumb) sets the whole state; what else
+        # arrived with it (a click made while the page was still settling) is applied on top.
+        from_url = ui is None or not trigs or any(i == "url" for i, _ in trigs)
+        new, note = ui, ""
+        if from_url:
             new, problems = read_state(engine, pathname, search)
             note = problems_text(problems, new["lang"])
-            if new == ui and not note:
+        touched = {i for i, _ in trigs if i != "url"}
+        at_url = new
+        for trig, prop in trigs:
+            if trig != "url":
+                new = _next_state(new, trig, prop, layers=layers, metric=metric, base=base, drill=drill, ctl=ctl,
+                                  clicks=clicks) or new
+        if new == ui:
+            if not touched and not note:
                 return (no_update,) * n_out
-            return (no_update, no_update, new, *_controls(engine, new, note))
-        new = _next_state(ui, trig, prop, layers=layers, metric=metric, base=base, drill=drill, ctl=ctl,
-                          clicks=clicks)
-        if new is None or new == ui:
-            return (no_update,) * n_out
-        path = new["path"] if new["path"] != ui.get("path") else no_update
-        search_out = ps.query(new)
-        return (path, search_out, new, *_controls(engine, new, ""))
+            # Refused (an incomplete date range, a stale click): put the touched controls back to the state.
+            return (no_update,) * 3 + tuple(_controls(engine, ui, note, ui, shown_note, keep=touched))
+        if new == at_url and from_url:   # the URL already says it
+            return (no_update, no_update, new, *_controls(engine, new, note, ui, shown_note))
+        path = new["path"] if new["path"] != pathname else no_update
+        return (path, ps.query(new), new, *_controls(engine, new, note, ui, shown_note, keep=touched))
 
 
-def _controls(engine, s, note: str) -> list:
-    """Values of the layer/metric/basemap controls, the notice and every filter control for state s."""
+def _controls(engine, s, note: str, before=None, shown_note=None, keep=()) -> list:
+    """Values of the layer/metric/basemap controls, the notice and every filter control for state s.
+
+    With `before` (the state the page showed) a control whose value is the same in both is left alone:
+    every value sent costs the browser a pass over the layout. The controls in `keep` (the ones the user
+    just touched) are always sent, so a control the state normalised shows the state's value."""
     try:
         ref = reference.load(engine)
     except Exception:  # noqa: BLE001
         ref = {"districts": [], "streets": [], "sources": [], "classes": [], "majors": [], "departments": [],
                "area": {}}
-    vals = filters_panel.values(ref, s, s["lang"])
-    # dcc.DatePickerRange throws on a null date sent by a callback: leave it alone outside a custom range.
-    vals = [no_update if v is None and k[0] == "f-dates" else v for k, v in zip(filters_panel.CONTROLS, vals)]
-    return [s["layers"], s["metric"], s["base"], note, {} if note else {"display": "none"}, *vals]
+
+    def values(state):
+        vals = filters_panel.values(ref, state, state["lang"])
+        # dcc.DatePickerRange throws on a null date sent by a callback: leave it alone outside a custom range.
+        vals = [no_update if v is None and k[0] == "f-dates" else v for k, v in zip(filters_panel.CONTROLS, vals)]
+        return [state["layers"], state["metric"], state["base"], *vals]
+
+    ids = ["layers", "metric", "basemap", *[i for i, _ in filters_panel.CONTROLS]]
+    new = values(s)
+    if before is not None:
+        old = values(before)
+        new = [v if i in keep or v != o else no_update for i, v, o in zip(ids, new, old)]
+    notice = [note, {} if note else {"display": "none"}]
+    if shown_note is not None and (shown_note or "") == note:
+        notice = [no_update, no_update]
+    return [*new[:3], *notice, *new[3:]]
 
 
 def _next_state(ui, trig, prop, *, layers, metric, base, drill, ctl, clicks) -> dict | None:
@@ -1086,65 +1171,43 @@ def register_panels(app, engine) -> None:
         }""",
         Output("panel-ui", "data"), Input("ui", "data"))
 
-    @app.callback(Output("kpis", "children"), Input("panel-ui", "data"))
-    def kpis(ui):
-        if not ui:
-            return no_update
-        return kpis_panel.tiles(kpi_values(engine, ps.filters(ui)), ui["lang"])
+    @app.callback(Output("kpis", "children"), Output("charts", "children"), Output("table-wrap", "children"),
+                  Output("panels-shown", "data"), Input("panel-ui", "data"), State("panels-shown", "data"))
+    def panels(ui, shown):
+        """KPI tiles, charts and table in one answer. The charts and the table enter the page after the map
+        has drawn (panel-ui), so plotly's and ag-grid's bundles load after the first paint; from then on the
+        graphs stay and only the figures that changed are sent to them (set_props: plotly re-plots in place,
+        no new components for Dash to register), and the table re-reads its rows itself (the purge below)."""
+        from dash import set_props
 
-    # Charts and the table enter the page after the map has drawn (panel-ui), so plotly's and ag-grid's
-    # bundles are fetched and parsed after the first paint, not before it.
-    @app.callback(Output("charts", "children"), Input("panel-ui", "data"))
-    def charts(ui):
         from layers.charts import figures
         if not ui:
-            return no_update
-        figs = figures(chart_data(engine, ps.filters(ui)), ui["lang"], charts_panel.titles(ui["lang"]))
-        return charts_panel.graphs(figs)
+            return (no_update,) * 4
+        f, lang, shown = ps.filters(ui), ui["lang"], dict(shown or {})
+        tiles = kpis_panel.tiles(kpi_values(engine, f), lang)
+        figs = figures(chart_data(engine, f), lang, charts_panel.titles(lang))
+        digests = {c: _digest(figs[c]) for c in charts_panel.CHARTS}
+        kpi_digest = _digest(tiles)
+        out_tiles = no_update if shown.get("kpis") == kpi_digest else tiles
+        if not shown.get("charts"):
+            return out_tiles, charts_panel.graphs(figs), table_panel.layout(lang).children, \
+                {"kpis": kpi_digest, "charts": digests}
+        for c in charts_panel.CHARTS:
+            if shown["charts"].get(c) != digests[c]:
+                set_props(f"ch-{c}", {"figure": figs[c]})
+        return out_tiles, no_update, no_update, {"kpis": kpi_digest, "charts": digests}
 
-    @app.callback(Output("table-wrap", "children"), Input("panel-ui", "data"), State("table-wrap", "children"))
-    def table_mount(ui, current):
-        if not ui or current:
-            return no_update
-        return table_panel.layout(ui["lang"]).children
-
-    @app.callback(Output("chart-click", "data"), [Input(f"ch-{c}", "clickData") for c in charts_panel.CHARTS],
-                  prevent_initial_call=True)
-    def chart_click(*clicks):
-        trig = ctx.triggered_id
-        if not trig or not clicks[charts_panel.CHARTS.index(trig[3:])]:
-            return no_update
-        return {"chart": trig[3:], "click": clicks[charts_panel.CHARTS.index(trig[3:])], "t": time.time()}
-
-    @app.callback(Output("crumbs", "children"), Output("exports", "children"), Input("ui", "data"),
-                  prevent_initial_call=True)
-    def crumbs(ui):
-        if not ui:
-            return no_update, no_update
-        return breadcrumbs(reference.load(engine), ui), export_links(ui)
-
-    @app.callback(Output("map", "viewport", allow_duplicate=True), Output("fit-path", "data"),
-                  Input("ui", "data"), State("fit-path", "data"), prevent_initial_call=True)
-    def fit(ui, shown):
-        """Drilling (or going back up) fits the map to the area; other changes leave the view alone."""
-        if not ui or ui["path"] == shown:
-            return no_update, no_update
-        district, street = ps.area(ui)
-        b = reference.bounds(reference.load(engine), street or district) or data_bounds(engine)
-        if not b:
-            return no_update, ui["path"]
-        return {"bounds": b, "transition": "flyToBounds", "options": {"duration": 0.6}}, ui["path"]
-
-    @app.callback([Output(i, p) for i, p in _TEXT_OUTPUTS], Output("texts-lang", "data"),
-                  Input("ui", "data"), State("texts-lang", "data"), prevent_initial_call=True)
-    def texts(ui, shown):
-        """Labels, option lists and table headers follow the language switch."""
-        if not ui or ui["lang"] == shown:
-            return [no_update] * (len(_TEXT_OUTPUTS) + 1)
-        lang = ui["lang"]
-        opts = filters_panel.options(reference.load(engine), ui, lang)
-        return [*filters_panel.label_values(lang), *[opts[i] for i, _ in _OPTION_OUTPUTS],
-                table_panel.column_defs(lang), t("table", lang), lang]
+    # A chart click becomes a filter through `sync` (its store carries the time, so the same bar twice counts).
+    app.clientside_callback(
+        """function () {
+            const t = window.dash_clientside.callback_context.triggered_id;
+            const clicks = Array.from(arguments), charts = %s;
+            const i = t ? charts.indexOf(t.slice(3)) : -1;
+            if (i < 0 || !clicks[i]) { return window.dash_clientside.no_update; }
+            return {chart: charts[i], click: clicks[i], t: Date.now() / 1000};
+        }""" % json.dumps(list(charts_panel.CHARTS)),
+        Output("chart-click", "data"), [Input(f"ch-{c}", "clickData") for c in charts_panel.CHARTS],
+        prevent_initial_call=True)
 
     app.clientside_callback(
         """function (ui) {
@@ -1174,3 +1237,7 @@ _OPTION_OUTPUTS = (("f-range", "options"), ("f-district", "options"), ("f-source
                    ("f-btype", "options"), ("f-bstate", "options"), ("f-smode", "options"), ("f-suse", "options"))
 _TEXT_OUTPUTS = tuple((i, "children") for i in filters_panel.LABELS) + _OPTION_OUTPUTS + (
     ("table", "columnDefs"), ("t-table", "children"))
+# What `follow` may write (follow_changes decides which of them actually change).
+FOLLOW = CHROME + _TEXT_OUTPUTS + (("texts-lang", "data"), ("grp-base", "children"), ("grp-boundaries", "children"),
+                                   ("grp-grids", "children"), ("grp-berths", "children"), ("legend", "children"),
+                                   ("crumbs", "children"), ("exports", "children"), ("shown", "data"))

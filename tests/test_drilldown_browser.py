@@ -128,6 +128,22 @@ def test_district_rescopes_everything_and_the_url_restores_it(page, base, areas,
     page.wait_for_function("(name) => !document.getElementById('crumbs').innerText.includes(name)", arg=d.name)
 
 
+def test_changes_that_arrive_together_are_all_applied(page, base, areas):
+    """Two controls set at once (as when a second choice is made while the first answer is on its way)
+    reach the state callback in one request: both land in the URL, the controls and the KPIs."""
+    engine, d = areas["engine"], areas["district"]
+    page.goto(base + "/")
+    wait_grids(page)
+    wait_kpi(page, reported(engine, ps.default_state()))
+    page.evaluate("(code) => { window.dash_clientside.set_props('f-range', {value: '7d'});"
+                  " window.dash_clientside.set_props('f-district', {value: code}); }", d.code)
+    page.wait_for_function("(p) => location.pathname === p && location.search.includes('range=7d')",
+                           arg=f"/district/{d.code}")
+    want = ps.with_area(dict(ps.default_state(), range="7d"), "district", d.code)
+    wait_kpi(page, reported(engine, want))
+    assert d.name in page.inner_text("#f-district") and d.name in page.inner_text("#crumbs")
+
+
 def click_bar(page, graph, i):
     """Plotly takes clicks on its drag layer, above the bars: click where the bar is, like a user.
 
@@ -242,6 +258,12 @@ def test_case_click_on_the_map_pins_its_row(page, base, areas):
         if (!hit) return false;
         const p = m.latLngToContainerPoint(hit.getLatLng()); const r = m.getContainer().getBoundingClientRect();
         return [r.left + p.x, r.top + p.y]; }""", arg=code, timeout=20_000).json_value()
+    # The map landed on the case, not short of it (a render during an animated move used to stop it early).
+    off = page.evaluate("""(code) => { const m = window.__maps[0]; let hit = null;
+        m.eachLayer(l => { if (l instanceof L.GeoJSON && l.options.pane === 'cases') l.eachLayer(f => {
+            if (f.feature.properties.code === code) hit = f; }); });
+        return m.latLngToContainerPoint(hit.getLatLng()).distanceTo(m.latLngToContainerPoint(m.getCenter())); }""", code)
+    assert off < 5, f"the case is {off:.0f} px from the map's centre after the row click"
     page.mouse.click(*pt)
     page.wait_for_function("(code) => { const r = document.querySelector('#table .ag-floating-top [col-id=\"code\"]');"
                            " return r && r.innerText.trim() === code; }", arg=code, timeout=15_000)
