@@ -48,8 +48,8 @@ def tiles(values: dict, lang: str) -> list:
             sub = f"{k.num:,}/{k.den:,}"
         elif key == "occupancy" and k.den:
             sub = f"{k.num:,}/{k.den:,}"
-        out.append(html.Div(className="cgzt-kpi", id=f"kpi-{key}", **{"data-value": "" if k.value is None else
-                                                                     str(round(k.value, 4))}, children=[
+        out.append(html.Div(className="cgzt-kpi", id=f"kpi-{key}", title=t(f"kpi_{key}", lang),
+                            **{"data-value": "" if k.value is None else str(round(k.value, 4))}, children=[
             html.Div(t(f"kpi_{key}", lang), className="cgzt-kpi-label"),
             html.Div([_fmt(key, k.value, lang), html.Small(" " + sub) if sub else None], className="cgzt-kpi-value"),
             _change(k, lang)]))
