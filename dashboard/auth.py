@@ -5,11 +5,11 @@ a rule cannot be skipped by calling an endpoint directly. What each part does:
 
 - Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure when CGZT_SECURE_COOKIES=1). The
   signing key is CGZT_SECRET_KEY, or one generated once and kept in the store's meta table, so a session
-  made on one worker is valid on every worker. A worker re-reads the user from the store at most every
-  USER_TTL_S seconds: a disabled user is logged out, and a changed role or scope applies, on every worker
-  within that time. (Reading the user on every request was two queries in each of the 400 live polls a
-  second of 200 open maps, bench/load.py.) (A signed cookie cannot be revoked server-side
-  before it expires; logout clears it in the browser and sessions expire after CGZT_SESSION_HOURS.)
+  made on one worker is valid on every worker. Workers cache the signed-in users and ask whether users
+  changed (data.users.version) at most every USER_TTL_S seconds: a disabled user is logged out, and a new
+  scope applies, on every worker within that time (within USER_MAX_AGE_S for edits made in SQL rather
+  than through the app). (A signed cookie cannot be revoked server-side before it expires; logout clears
+  it in the browser and sessions expire after CGZT_SESSION_HOURS.)
 - Login is required for every path except /login, /healthz, static files and the token-authenticated
   paths in TOKEN_PATHS (/api/v1/..., /open311/..., /wall...): those use their own tokens, carry no
   cookies, and their owners (dashboard/api, the wall) check the token on every request.
@@ -116,31 +116,49 @@ def secret_key(engine: Engine) -> str:
 
 # -- who is asking ---------------------------------------------------------------------------------
 
-USER_TTL_S = 2.0
-_known: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # engine -> {uid: (read at, user or None)}
+USER_TTL_S = 2.0      # how often a worker asks whether users changed (data.users.version)
+USER_MAX_AGE_S = 60.0  # and re-reads a user even when they did not (an edit made in SQL, not through the app)
+_known: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # engine -> _Known
 _known_lock = threading.Lock()
 
 
+class _Known:
+    """A worker's signed-in users of one store, valid while the users' version stays what it read."""
+
+    def __init__(self):
+        self.checked, self.version, self.users = float("-inf"), None, {}   # users: uid -> (read at, user)
+
+
 def current_user() -> users.User | None:
-    """The signed-in, active user of this request, or None; as read from the store at most USER_TTL_S ago."""
+    """The signed-in, active user of this request, or None. A worker asks whether users changed at most
+    every USER_TTL_S (one query for all its users) and re-reads a user when they did, or USER_MAX_AGE_S
+    after the last read; reading the user per request was two queries in each of 200 open maps' polls."""
     if "cgzt_user" not in g:
         uid = session.get("uid")
         user = None
         if uid is not None:
             engine = _state().engine
             with _known_lock:
-                known = _known.setdefault(engine, {})
-                hit = known.get(uid)
-            if hit is not None and time.monotonic() - hit[0] < USER_TTL_S:
+                known = _known.setdefault(engine, _Known())
+            now = time.monotonic()
+            if now - known.checked >= USER_TTL_S:
+                with engine.connect() as conn:
+                    v = users.version(conn)
+                with _known_lock:
+                    if v != known.version:
+                        known.users.clear()
+                    known.version, known.checked = v, now
+            with _known_lock:
+                hit = known.users.get(uid)
+            if hit is not None and now - hit[0] < USER_MAX_AGE_S:
                 user = hit[1]
             else:
-                read_at = time.monotonic()
                 with engine.connect() as conn:
                     user = users.get(conn, uid)
                 with _known_lock:
-                    if len(known) > 10000:
-                        known.clear()
-                    known[uid] = (read_at, user)
+                    if len(known.users) > 10000:
+                        known.users.clear()
+                    known.users[uid] = (now, user)
         g.cgzt_user = user
     return g.cgzt_user
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from data import audit, codes
+from data.store import meta
 from data.store.schema import Case, Department, District, User as UserRow, UserDistrict
 from layers.scope import UNRESTRICTED, Scope
 
@@ -124,6 +125,19 @@ def _dummy() -> str:
     return _dummy_hash
 
 
+VERSION_KEY = "version:users"
+
+
+def version(conn: Connection):
+    """The users' version in the meta table: every change here that a signed-in session must follow (a new
+    user, a disabled one) moves it, in the change's transaction, so workers can cache users until it moves."""
+    return meta.get(conn, VERSION_KEY)
+
+
+def _changed(conn: Connection) -> None:
+    meta.put(conn, VERSION_KEY, datetime.now().strftime("%Y%m%d%H%M%S%f"))
+
+
 def _load(conn: Connection, row) -> User:
     districts = tuple(conn.execute(select(user_districts.c.district_code)
                                    .where(user_districts.c.user_id == row.id)
@@ -166,6 +180,7 @@ def add(conn: Connection, name: str, password: str, role: str, districts=(), dep
         raise UserError(f"a user named {name!r} already exists (disabled ones too); pick another name") from None
     if districts:
         conn.execute(user_districts.insert(), [{"user_id": uid, "district_code": d} for d in districts])
+    _changed(conn)
     audit.record(conn, actor, "user_add", target=name, remote=remote,
                  detail={"role": role, "districts": list(districts), "department": department})
     return User(uid, name, (display_name or name), role, department, districts)
@@ -190,6 +205,7 @@ def disable(conn: Connection, name: str, actor: str = "cli", remote: str | None 
                         .values(disabled_at=_now()))
     if done.rowcount != 1:
         raise UserError(f"no active user named {name!r}")
+    _changed(conn)
     audit.record(conn, actor, "user_disable", target=name, remote=remote)
 
 

@@ -265,3 +265,26 @@ def test_health_probe_answers_503_while_the_store_is_down_with_auth_on():
     r = client.get("/healthz")
     assert r.status_code == 503 and r.json["status"] == "unavailable"
     assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+
+
+def test_a_worker_reads_a_signed_in_user_once_not_per_request(seeded_url, monkeypatch):
+    """Requests of one session spread over several USER_TTL_S read the user from the store once: what a
+    worker re-reads every USER_TTL_S is the users' version (a query of the meta table), not each user."""
+    from sqlalchemy import event
+
+    from dashboard.server import create_app
+    monkeypatch.setenv("CGZT_WARM_CUBE", "0")
+    name = _user(seeded_url, "viewer")
+    engine = make_engine(seeded_url)
+    client = create_app(engine).server.test_client()
+    token = _csrf_from_form(client.get("/login").get_data(as_text=True))
+    assert client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token,
+                                       "next": "/"}).status_code == 302
+    reads = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cur, stmt, *a: reads.append(stmt) if "FROM users" in stmt else None)
+    for _ in range(4):
+        assert client.get("/live/idle?c=not-json").status_code == 400   # signed in (not 401), bad cursor
+        time.sleep(USER_TTL_S * 0.8)
+    assert len(reads) <= 1, reads
+    engine.dispose()
