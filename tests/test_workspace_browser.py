@@ -39,12 +39,18 @@ def _png() -> bytes:
 
 
 def _dispatched_case(engine) -> dict:
-    """A reported case of the fixture, registered and dispatched through the workflow by a command actor."""
-    from data import workflow
+    """A new case, reported through intake as the API would, then registered and dispatched through the
+    workflow by a command actor. (The seed's own 'reported' cases are the last hour's: at some times of day
+    there is one or none.)"""
+    from data import intake, workflow
     from data.store.schema import Department
+    from tests.test_api_support import inside_grid
     cols = (Case.id, Case.code, Case.department_code, Case.district_code, Case.version)
+    lon, lat, _ = inside_grid(engine, 0)
     with engine.begin() as conn:
-        c = conn.execute(select(*cols).where(Case.status == "reported").order_by(Case.id).limit(1)).one()
+        made, _ = intake.report(conn, lon=lon, lat=lat, class_code="E0101", source_code="public",
+                                reporter="tests", auto_register=False)
+        c = conn.execute(select(*cols).where(Case.id == made["id"])).one()
         dept = c.department_code or conn.execute(select(Department.code).order_by(Department.code)).scalar()
         setup = workflow.Actor("setup", "supervisor")
         workflow.apply(conn, c.id, "register", setup, expected_version=c.version)
