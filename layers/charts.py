@@ -7,6 +7,7 @@ filter value a click sets (cross-filtering), so the page maps a click to a filte
 
 Charts
 timeline     cases reported per hour (periods of 2 days or less) or per day, beside the previous period
+             (left out when the store's cases begin after it: unrecorded, not zero, as in layers.kpis)
 majors       cases by major class (click: majors=<code>)
 minors       the top minor classes (click: classes=<code>)
 funnel       reported -> registered -> dispatched -> handled -> closed, of the cases reported in the period,
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from data.store.schema import CaseClass, Department, Street
 from layers import breakdown
 from layers.filters import Filters
-from layers.kpis import rows
+from layers.kpis import cases_reach_back, rows
 from layers.metrics import band_of
 TOP_MINORS = 12
 TOP_RANKED = 15
@@ -47,7 +48,8 @@ def _data(conn, f, now, data):
 
 
 def timeline(conn, f: Filters, now=None, data=None) -> dict:
-    """{hourly, x (bucket starts of the period), current [counts], previous [counts of the same offsets]}."""
+    """{hourly, x (bucket starts of the period), current [counts], previous [counts of the same offsets], or
+    None when the store does not reach back to the previous period}."""
     rep, _ = _data(conn, f, now, data)
     is_hourly = breakdown.hourly(f)
     per = ({}, {})
@@ -57,7 +59,8 @@ def timeline(conn, f: Filters, now=None, data=None) -> dict:
     shift = f.end - f.start
     return {"hourly": is_hourly, "x": xs,
             "current": [per[0].get(breakdown.bucket_key(x, is_hourly), 0) for x in xs],
-            "previous": [per[1].get(breakdown.bucket_key(x - shift, is_hourly), 0) for x in xs]}
+            "previous": [per[1].get(breakdown.bucket_key(x - shift, is_hourly), 0) for x in xs]
+            if cases_reach_back(conn, f.start - shift) else None}
 
 
 def by_class(conn, f: Filters, now=None, data=None) -> dict:
@@ -140,12 +143,12 @@ def _fig(title: str, traces: list, xaxis: dict | None = None, yaxis: dict | None
 def timeline_figure(data: dict, lang: str, titles: dict) -> dict:
     fmt = "%m-%d %H:00" if data["hourly"] else "%m-%d"
     xs = [x.strftime(fmt) for x in data["x"]]
-    return _fig(titles["timeline_hour" if data["hourly"] else "timeline_day"], [
-        dict(type="bar", x=xs, y=data["current"], name=titles["current"], marker=dict(color="#35b6ff"),
-             customdata=[x.isoformat() for x in data["x"]]),
-        dict(type="scatter", x=xs, y=data["previous"], name=titles["previous"], mode="lines",
-             line=dict(color="#f6c343", width=2), hoverinfo="y"),
-    ], xaxis=dict(type="category", nticks=8), showlegend=True,
+    traces = [dict(type="bar", x=xs, y=data["current"], name=titles["current"], marker=dict(color="#35b6ff"),
+                   customdata=[x.isoformat() for x in data["x"]])]
+    if data["previous"] is not None:
+        traces.append(dict(type="scatter", x=xs, y=data["previous"], name=titles["previous"], mode="lines",
+                           line=dict(color="#f6c343", width=2), hoverinfo="y"))
+    return _fig(titles["timeline_hour" if data["hourly"] else "timeline_day"], traces, xaxis=dict(type="category", nticks=8), showlegend=True,
         legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
 
 

@@ -169,6 +169,10 @@ def test_no_comparison_with_a_period_before_the_first_case(store):
         f = Filters(start=first, end=now)
         got = kpis.compute(conn, f, now=now)
         week = kpis.compute(conn, Filters(start=now - timedelta(days=7), end=now), now=now)
+        line = charts.timeline(conn, f, now=now)
+        week_line = charts.timeline(conn, Filters(start=now - timedelta(days=7), end=now), now=now)
+    # The timeline draws no "previous period" line of zeros either.
+    assert line["previous"] is None and week_line["previous"] is not None
     assert got["reported"].value > 0
     for key in ("reported", "registered", "open", "overdue", "close_rate", "ontime_rate", "avg_hours", "setbacks"):
         assert got[key].previous is None and got[key].change is None, key
