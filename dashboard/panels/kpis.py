@@ -48,9 +48,13 @@ def tiles(values: dict, lang: str) -> list:
             sub = f"{k.num:,}/{k.den:,}"
         elif key == "occupancy" and k.den:
             sub = f"{k.num:,}/{k.den:,}"
+        elif key == "avg_hours" and k.value is not None:   # the unit small, so the number fits a narrow tile
+            sub = t("hours", lang)
         out.append(html.Div(className="cgzt-kpi", id=f"kpi-{key}", title=t(f"kpi_{key}", lang),
                             **{"data-value": "" if k.value is None else str(round(k.value, 4))}, children=[
             html.Div(t(f"kpi_{key}", lang), className="cgzt-kpi-label"),
-            html.Div([_fmt(key, k.value, lang), html.Small(" " + sub) if sub else None], className="cgzt-kpi-value"),
+            html.Div([html.Span(f"{k.value:.1f}" if key == "avg_hours" and k.value is not None
+                                else _fmt(key, k.value, lang), className="cgzt-kpi-num"),
+                      html.Small(" " + sub) if sub else None], className="cgzt-kpi-value"),
             _change(k, lang)]))
     return out
