@@ -236,30 +236,30 @@ def _layout(engine):
     extent = initial_extent(reference.bounds(ref, street or district) or data_bounds(engine))
     status, key = "", None
     try:
+        # What `follow` would send to an empty page, and the record of it the page keeps (the `shown` store).
+        out, shown = follow_changes(engine, ui, {})
+        # (a group left empty, e.g. the offline basemap or a hidden layer, is not in `out`)
+        groups = {name: out.get((f"grp-{name}", "children"), [])
+                  for name in ("base", "boundaries", "grids", "berths")}
         with engine.connect() as conn:
-            versions = cache.versions_all(conn)
-        groups = {"base": basemap_layers(ui), "boundaries": boundaries_layers(ui, versions),
-                  "grids": grids_layers(engine, ui, versions), "berths": berths_layers(ui, versions),
-                  "setbacks": setbacks_layers(ui, versions, extent["zoom"])}
+            groups["setbacks"] = setbacks_layers(ui, cache.versions_all(conn), extent["zoom"])
         store = ui
     except SQLAlchemyError as exc:
-        # The store is down: render the frame and let the callbacks (ui=None) fill it when it is back.
+        # The store is down: render the frame and let the callbacks (ui=None) fill it when it is back; the
+        # first state change then sends everything (an empty record).
         log.warning("map layout without layers (store unreadable): %s", str(exc).splitlines()[0][:300])
-        groups, store = {}, None
+        out, shown, groups, store = {}, {}, {}, None
     if store is not None:
         try:
             groups["cases"], status, key = cases_layers(
                 engine, ui, approx_bounds(extent["center"], extent["zoom"]), extent["zoom"])
         except SQLAlchemyError as exc:  # the static layers still show; the cases callback retries on a move
             log.warning("map layout without cases: %s", str(exc).splitlines()[0][:300])
-    c = chrome_values(engine, lang)
+    c = {k: out[k] for k in CHROME} if out else chrome_values(engine, lang)
     note = problems_text(problems, lang)
-    shown = {}
-    if store is not None:
-        try:
-            shown = follow_changes(engine, ui, {})[1]
-        except SQLAlchemyError:  # the first state change sends everything
-            shown = {}
+    crumbs = out.get(("crumbs", "children")) or breadcrumbs(ref, ui)
+    exports = out.get(("exports", "children")) or export_links(ui)
+    legend_children = out.get(("legend", "children")) or legend(ui["metric"], lang)
     return html.Div(id="app-root", children=[
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="ui", data=store),
@@ -273,12 +273,12 @@ def _layout(engine):
         dcc.Store(id="chart-click"),
         _header(c, ui),
         html.Div(className="cgzt-crumbbar", children=[
-            html.Nav(breadcrumbs(ref, ui), id="crumbs", className="cgzt-crumbs"),
+            html.Nav(crumbs, id="crumbs", className="cgzt-crumbs"),
             html.Div(note, id="qnotice", className="cgzt-qnotice", style={} if note else {"display": "none"}),
             html.Div(className="cgzt-spacer"),
-            html.Div(export_links(ui), id="exports", className="cgzt-exports")]),
+            html.Div(exports, id="exports", className="cgzt-exports")]),
         html.Div(className="cgzt-body", children=[
-            _side(c, ui, legend(ui["metric"], lang), status, filters_panel.layout(ref, ui, lang)),
+            _side(c, ui, legend_children, status, filters_panel.layout(ref, ui, lang)),
             html.Div(className="cgzt-center", children=[
                 html.Div(id="kpis", className="cgzt-kpis"),
                 # The live ticker sits in the map's corner (absolute in the map's box), not over the charts.
@@ -458,9 +458,6 @@ def berths_layers(ui, versions) -> list:
 
 def cases_layers(engine, ui, bounds, zoom) -> tuple[list, str, str | None]:
     """(layer, status text, key of the features) for the viewport; the key lets a callback skip a redraw."""
-    import hashlib
-    import json
-
     from layers.cases import view
     if not _visible(ui, "cases"):
         return [], "", None
@@ -478,7 +475,7 @@ def cases_layers(engine, ui, bounds, zoom) -> tuple[list, str, str | None]:
     if fc.get("truncated"):
         status += " · " + t("truncated", lang, n=len(fc["features"]))
     hideout = {"status_colors": STATUS_COLOURS, "majors": majors(engine)}
-    key = hashlib.sha1(json.dumps([fc, hideout], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    key = _digest([fc, hideout])
     return [dl.GeoJSON(id="cases", data=fc, hideout=hideout, pane="cases", pointToLayer=ns("casePoint"))], status, key
 
 
