@@ -29,6 +29,13 @@ def page_url() -> tuple[str, str]:
     return request.path, request.query_string.decode("latin-1")
 
 
+def is_map_page() -> bool:
+    """Whether the page being rendered is the command map (not the wall, not the case workspace)."""
+    from dashboard import wall, workspace
+    path, _ = page_url()
+    return not (wall.is_wall_path(path) or workspace.is_workspace_path(path))
+
+
 def layout(engine):
     """The layout function: the wall for /wall paths, the case workspace for /cases, the map page otherwise."""
     from dash import html

@@ -66,6 +66,49 @@ def test_static_layers_drawn(page, base, expected):
     assert not [e for e in page.console_errors if "favicon" not in e]
 
 
+LABELS_JS = """(level) => [...document.querySelectorAll('.cgzt-label-' + level)]
+    .map(e => getComputedStyle(e).display !== 'none')"""
+
+
+def test_boundary_labels_appear_as_you_zoom_in(page, base, expected):
+    """District names show from zoom 10 to 13; street names are made and shown only from zoom 13 on."""
+    page.goto(base + "/")
+    wait_counts(page, {"boundaries": expected["boundaries"]})
+    page.evaluate("() => { window.__maps[0].setZoom(11, {animate: false}); }")
+    page.wait_for_function("() => document.querySelectorAll('.cgzt-label-district').length > 0")
+    districts = page.evaluate(LABELS_JS, "district")
+    assert districts and all(districts)
+    assert page.evaluate(LABELS_JS, "street") == []  # not made until they would show
+    page.evaluate("() => { window.__maps[0].setZoom(14, {animate: false}); }")
+    page.wait_for_function("() => document.querySelectorAll('.cgzt-label-street').length > 0")
+    streets = page.evaluate(LABELS_JS, "street")
+    assert any(streets)  # those in view are shown (CSS), the others exist but are placed off-screen
+    assert not any(page.evaluate(LABELS_JS, "district"))  # district names give way to streets at 14
+    screenshot(page, "map_street_labels")
+
+
+def test_first_render_uses_the_preloaded_layout_and_loads_the_grid_bundle_only_for_a_grid(page, base, expected):
+    """The renderer takes the index page's preloaded layout (one request, started by the <link>), and the
+    1.3 MB grid bundle is fetched when the map page's table mounts, never on a page without a grid."""
+    requested = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(base + "/cases")
+    page.wait_for_selector(".ws-page", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert not [u for u in requested if "dash_ag_grid" in u]
+    requested.clear()
+    page.goto(base + "/")
+    wait_counts(page, {"grids": expected["grids"]})
+    page.wait_for_selector("#table .ag-row", timeout=30_000)
+    assert len([u for u in requested if u.endswith("/_dash-layout")]) == 1
+    kinds = page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter(e => e.name.endsWith('/_dash-layout')).map(e => e.initiatorType)""")
+    assert kinds == ["link"]
+    assert len([u for u in requested if re.search(r"dash_ag_grid\.v[^/]*\.min\.js", u)]) == 1
+    assert page.evaluate("() => !!window.dash_ag_grid.getApi('table')")  # the real grid behind the stand-in
+    assert not [e for e in page.console_errors if "favicon" not in e]
+
+
 def test_layer_toggle_survives_reload(page, base, expected):
     page.goto(base + "/")
     wait_counts(page, {"grids": expected["grids"]})

@@ -136,6 +136,24 @@ def test_page_serves_locally(client):
     assert "/assets/map.js" in html
 
 
+def test_index_preloads_what_its_first_render_fetches(client):
+    """Every page preloads Dash's layout and callback graph; only the map preloads its layers. The grid
+    bundle is in the page with a type the browser does not run (assets/lazy_ag_grid.js loads it), and
+    dash_table's bundle, which no page uses, is not in it."""
+    import re
+    preloads = lambda html: re.findall(r'<link rel="preload" href="([^"]+)"', html)  # noqa: E731
+    page = client.get("/").data.decode()
+    assert preloads(page)[:2] == ["/_dash-layout", "/_dash-dependencies"]
+    assert any(h.startswith("/layers/grids.pbf?v=") for h in preloads(page))
+    cases = client.get("/cases").data.decode()
+    assert preloads(cases) == ["/_dash-layout", "/_dash-dependencies"]  # no map on the workspace
+    tag = re.search(r'<script src="([^"]*dash_ag_grid[^"]*)"([^>]*)>', page)
+    assert tag and 'type="text/x-cgzt-lazy"' in tag.group(2) and 'id="cgzt-lazy-dash_ag_grid"' in tag.group(2)
+    assert client.get(tag.group(1)).status_code == 200  # still served, for the loader
+    assert "dash_table/bundle" not in page
+    assert page.index("/assets/lazy_ag_grid.js") < page.index("dash_renderer")
+
+
 def test_a_workers_first_request_does_not_render_a_page(seeded_engine, monkeypatch):
     """Dash validates the layout on the first request a process serves; that request (a health check, an
     API call) must not pay for a map page of queries. The page itself is rendered for /_dash-layout."""
