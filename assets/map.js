@@ -8,6 +8,7 @@
   /* Every map is remembered so tests and tools can read Leaflet's own state; the zoom is mirrored into
      a class on the container so boundary labels appear as you zoom in (pure CSS, no re-render). */
   window.cgztMaps = window.cgztMaps || [];
+  function labelShown(level, z) { return level === "district" ? z >= 10 && z < 14 : z >= 13; }
   function hook() {
     if (!window.L || !window.L.Map || window.L.__cgztHooked) { return !!(window.L && window.L.__cgztHooked); }
     window.L.__cgztHooked = true;
@@ -16,8 +17,9 @@
       window.cgztMaps.push(map);
       function zoomClass() {
         var c = map.getContainer(), z = Math.round(map.getZoom());
-        c.classList.toggle("cgzt-show-district", z >= 10 && z < 14);
-        c.classList.toggle("cgzt-show-street", z >= 13);
+        c.classList.toggle("cgzt-show-district", labelShown("district", z));
+        c.classList.toggle("cgzt-show-street", labelShown("street", z));
+        map.eachLayer(function (l) { if (l.cgztLabel) { l.cgztLabel(z); } });
       }
       map.whenReady(zoomClass);
       map.on("zoomend", zoomClass);
@@ -81,10 +83,17 @@
       boundaryEach: function (feature, layer, ctx) {
         var p = feature.properties, lang = hideout(ctx).lang;
         if (p.level === "city") { return; }
-        /* Below the area's centre, not on it: the cases layer puts its count circle (up to 56 px) there. */
-        layer.bindTooltip(lang === "en" ? (p.name_en || p.name) : p.name,
-          { permanent: true, direction: "bottom", offset: L.point(0, 24),
-            className: "cgzt-label cgzt-label-" + p.level, interactive: false });
+        /* A label is a permanent tooltip: a DOM node placed (with a forced layout) at every move. It is made
+           the first time its level shows at the map's zoom (zoomClass), not for all ~150 streets at load,
+           where it cost the first paint about 60 ms; once made, CSS hides and shows it. */
+        layer.cgztLabel = function (z) {
+          if (layer.getTooltip() || !labelShown(p.level, z)) { return; }
+          /* Below the area's centre, not on it: the cases layer puts its count circle (up to 56 px) there. */
+          layer.bindTooltip(lang === "en" ? (p.name_en || p.name) : p.name,
+            { permanent: true, direction: "bottom", offset: L.point(0, 24),
+              className: "cgzt-label cgzt-label-" + p.level, interactive: false });
+        };
+        layer.once("add", function () { layer.cgztLabel(Math.round(layer._map.getZoom())); });
       },
       setbackStyle: function (feature, ctx) {
         var h = hideout(ctx), p = feature.properties, key;
