@@ -131,7 +131,7 @@ def view(conn, zoom: int, bbox, filters: Filters, now=None, cap: int = CASE_CAP,
     total (all matching cases in the bbox) and truncated (more than `cap`, the newest `cap` are sent).
     Aggregate features: Point at the area's label point, properties level, code, name, count (reported
     in the period), open, overdue (of those, open / overdue now); areas in view with no case are sent
-    with zeros so the map can label them (aggregates are memoised for a few seconds, see _aggregate;
+    with zeros so the map can label them, except areas outside the signed-in user's districts (aggregates are memoised for a few seconds, see _aggregate;
     cache=False forces the query). Case features: id, code, status, major_code, class_code,
     overdue, priority, reported_at.
     """
@@ -146,6 +146,8 @@ def view(conn, zoom: int, bbox, filters: Filters, now=None, cap: int = CASE_CAP,
     if filters.area and len(a.codes):
         # A selected street shows its own grids only; a selected district its streets.
         inside &= np.array([str(c).startswith(filters.area) or filters.area.startswith(str(c)) for c in a.codes])
+    if not filters.scope.all and len(a.codes):
+        inside &= np.array([filters.scope.covers_area(c) for c in a.codes])
     agg = _aggregate(conn, level, filters, now, cache) if inside.any() else {}
     features = []
     for i in np.flatnonzero(inside):

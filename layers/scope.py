@@ -76,6 +76,15 @@ class Scope:
         ranges = [code_range(column, d) for d in self.districts]
         return [ranges[0] if len(ranges) == 1 else or_(*ranges)]
 
+    def covers_area(self, code: str) -> bool:
+        """Whether an area (a district, street, community or grid code) lies where this scope may look: a
+        district supervisor's map labels no other district's areas, not even with a zero."""
+        if self.all:
+            return True
+        if self.empty:
+            return False
+        return not self.districts or any(str(code).startswith(d) for d in self.districts)
+
     def permits(self, grid_code: str | None, department_code: str | None) -> bool:
         """The same rule as clauses(), for one row already in hand (a case read by id, a write)."""
         if self.all:

@@ -113,6 +113,12 @@ def test_map_aggregates_and_cases_show_only_the_scope(seeded_engine, frame, who)
     by_district = {ft["properties"]["code"]: ft["properties"]["count"] for ft in agg["features"]}
     expected = mine.groupby(mine["grid_code"].str[:6]).size().to_dict()
     assert {k: v for k, v in by_district.items() if v} == expected
+    # No circle (not even a zero) for a district outside the scope; a liaison sees every district's areas.
+    assert all(scope.covers_area(k) for k in by_district)
+    if scope.districts:
+        assert set(by_district) == set(scope.districts)
+    if who == "liaison":
+        assert set(frame["grid_code"].str[:6]) <= set(by_district)
     assert points["level"] == "case" and points["total"] == len(mine)
     assert {ft["properties"]["id"] for ft in points["features"]} == set(mine["id"])
 
