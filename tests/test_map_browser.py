@@ -90,8 +90,9 @@ def test_boundary_labels_appear_as_you_zoom_in(page, base, expected):
 def test_first_render_uses_the_preloaded_layout_and_loads_the_grid_bundle_only_for_a_grid(page, base, expected):
     """The renderer takes the index page's preloaded layout (one request, started by the <link>), and the
     1.3 MB grid bundle is fetched when the map page's table mounts, never on a page without a grid."""
-    requested = []
+    requested, grid_warnings = [], []
     page.on("request", lambda r: requested.append(r.url))
+    page.on("console", lambda m: m.type == "warning" and "AG Grid" in m.text and grid_warnings.append(m.text))
     page.goto(base + "/cases")
     page.wait_for_selector(".ws-page", timeout=30_000)
     page.wait_for_timeout(1500)
@@ -107,6 +108,7 @@ def test_first_render_uses_the_preloaded_layout_and_loads_the_grid_bundle_only_f
     assert len([u for u in requested if re.search(r"dash_ag_grid\.v[^/]*\.min\.js", u)]) == 1
     assert page.evaluate("() => !!window.dash_ag_grid.getApi('table')")  # the real grid behind the stand-in
     assert not [e for e in page.console_errors if "favicon" not in e]
+    assert not grid_warnings  # e.g. a row id that is not a string
 
 
 def test_layer_toggle_survives_reload(page, base, expected):

@@ -40,7 +40,7 @@ def layout(lang: str) -> html.Div:
         dag.AgGrid(
             id="table", rowModelType="infinite", columnDefs=column_defs(lang),
             defaultColDef={"resizable": True, "sortable": False},
-            getRowId="params.data.id",
+            getRowId="params.data.id + ''",  # ag-grid wants a string (it warns and casts a number)
             dashGridOptions={"cacheBlockSize": BLOCK, "maxBlocksInCache": 20, "rowSelection": {"mode": "singleRow",
                              "checkboxes": False, "enableClickSelection": True},
                              "rowHeight": 30, "headerHeight": 32, "infiniteInitialRowCount": 1,
