@@ -7,8 +7,9 @@ Seed first: `python app.py seed --scale full`. Both apps run in this process (tw
   ours   the real page: static layers by versioned geobuf URL, cases as viewport aggregates
   naive  all grids as GeoJSON in the layout, cases as individual markers (a 20k sample), no caching
 "First complete paint" = from navigation start until every default layer has features on the map and the
-cases layer has drawn (read from Leaflet's state in the page, at every animation frame). Data bytes are encoded (gzipped) response bodies of
-everything but JS bundles; JS is counted apart. Targets: paint <= 1.5 s, data <= 1 MB gzipped.
+cases layer has drawn (read from Leaflet's state in the page, at every animation frame). Data bytes are
+encoded (gzipped) response bodies of everything but JS bundles; JS is counted apart. Targets: paint <= 1.5 s,
+data <= 1 MB gzipped.
 """
 from __future__ import annotations
 

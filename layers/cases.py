@@ -131,9 +131,9 @@ def view(conn, zoom: int, bbox, filters: Filters, now=None, cap: int = CASE_CAP,
     total (all matching cases in the bbox) and truncated (more than `cap`, the newest `cap` are sent).
     Aggregate features: Point at the area's label point, properties level, code, name, count (reported
     in the period), open, overdue (of those, open / overdue now); areas in view with no case are sent
-    with zeros so the map can label them, except areas outside the signed-in user's districts (aggregates are memoised for a few seconds, see _aggregate;
-    cache=False forces the query). Case features: id, code, status, major_code, class_code,
-    overdue, priority, reported_at.
+    with zeros so the map can label them, except areas outside the signed-in user's districts
+    (aggregates are memoised for a few seconds, see _aggregate; cache=False forces the query). Case
+    features: id, code, status, major_code, class_code, overdue, priority, reported_at.
     """
     west, south, east, north = (float(v) for v in bbox)
     if not (west < east and south < north):

@@ -148,8 +148,9 @@ def timeline_figure(data: dict, lang: str, titles: dict) -> dict:
     if data["previous"] is not None:
         traces.append(dict(type="scatter", x=xs, y=data["previous"], name=titles["previous"], mode="lines",
                            line=dict(color="#f6c343", width=2), hoverinfo="y"))
-    return _fig(titles["timeline_hour" if data["hourly"] else "timeline_day"], traces, xaxis=dict(type="category", nticks=8), showlegend=True,
-        legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return _fig(titles["timeline_hour" if data["hourly"] else "timeline_day"], traces,
+                xaxis=dict(type="category", nticks=8), showlegend=True,
+                legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
 
 
 def majors_figure(data: dict, lang: str, titles: dict) -> dict:

@@ -87,15 +87,9 @@ class Scope:
 
     def permits(self, grid_code: str | None, department_code: str | None) -> bool:
         """The same rule as clauses(), for one row already in hand (a case read by id, a write)."""
-        if self.all:
-            return True
-        if self.empty:
+        if not self.covers_area(grid_code or ""):
             return False
-        if self.districts and not any((grid_code or "").startswith(d) for d in self.districts):
-            return False
-        if self.departments and department_code not in self.departments:
-            return False
-        return True
+        return self.all or not self.departments or department_code in self.departments
 
 
 UNRESTRICTED = Scope(all=True)

@@ -12,14 +12,19 @@ from layers.kpis import HIGHER_IS_BETTER, KPIS
 RATES = ("close_rate", "ontime_rate", "occupancy")
 
 
-def _fmt(key, v, lang):
+def _number(key, v):
+    """The figure without its unit (a tile shows the hours unit small beside it)."""
     if v is None:
         return "—"
     if key in RATES:
         return f"{v:.1f}%"
     if key == "avg_hours":
-        return f"{v:.1f} {t('hours', lang)}"
+        return f"{v:.1f}"
     return f"{int(v):,}"
+
+
+def _fmt(key, v, lang):
+    return f"{_number(key, v)} {t('hours', lang)}" if key == "avg_hours" and v is not None else _number(key, v)
 
 
 def _change(k, lang):
@@ -53,8 +58,7 @@ def tiles(values: dict, lang: str) -> list:
         out.append(html.Div(className="cgzt-kpi", id=f"kpi-{key}", title=t(f"kpi_{key}", lang),
                             **{"data-value": "" if k.value is None else str(round(k.value, 4))}, children=[
             html.Div(t(f"kpi_{key}", lang), className="cgzt-kpi-label"),
-            html.Div([html.Span(f"{k.value:.1f}" if key == "avg_hours" and k.value is not None
-                                else _fmt(key, k.value, lang), className="cgzt-kpi-num"),
+            html.Div([html.Span(_number(key, k.value), className="cgzt-kpi-num"),
                       html.Small(" " + sub) if sub else None], className="cgzt-kpi-value"),
             _change(k, lang)]))
     return out
