@@ -145,19 +145,33 @@ def test_changes_that_arrive_together_are_all_applied(page, base, areas):
 
 
 def click_bar(page, graph, i):
-    """Plotly takes clicks on its drag layer, above the bars: click where the bar is, like a user.
+    """Click bar i of a plotly bar chart the way a user does: point at it, then click once plotly shows it.
 
-    A later callback (the panels follow the map's first draw) can redraw the figure between finding a bar
-    and measuring it, which detaches the element: look it up again until it has a box."""
-    box = None
+    Plotly takes clicks on its drag layer, above the bars, and a click emits the point its hover logic holds.
+    That logic runs at most every 50 ms: a pointer that arrives and clicks within 50 ms of an earlier hover
+    (or of the re-hover plotly does after every redraw) clicks with a stale point or none, and the click is
+    lost (measured on a bare plotly page). A person's click comes after the hover label. The figure can also
+    be redrawn between finding a bar and pointing at it (the panels follow the map's first draw): look again
+    until plotly holds this bar as its hover point."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     for _ in range(40):
         bars = page.query_selector_all(f"#{graph} g.trace.bars g.point path")
         box = bars[i].bounding_box() if bars else None
         if box and box["width"] > 0 and box["height"] > 0:
-            break
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x, y)
+            try:
+                page.wait_for_function(
+                    """([g, n]) => { const gd = document.querySelector('#' + g + ' .js-plotly-plot');
+                        const pts = gd && gd._hoverdata;
+                        return !!pts && pts.length > 0 && pts[0].pointNumber === n; }""",
+                    arg=[graph, i % len(bars)], timeout=1000)
+            except PlaywrightTimeout:
+                continue
+            page.mouse.click(x, y)
+            return
         page.wait_for_timeout(250)
-    assert box, f"no visible bar in #{graph}"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    raise AssertionError(f"no bar {i} of #{graph} that plotly would take a click on")
 
 
 def test_chart_click_narrows_table_and_url(page, base, areas):
