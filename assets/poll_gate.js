@@ -7,7 +7,7 @@
    that tick has come back (or has been out for LOST_MS and is presumed lost). A failed request (server
    gone, 503) settles at once; only a request that hangs waits LOST_MS. Not shorter: an overloaded server
    answering a wall refresh in over a minute would otherwise get a second, then a third copy of it.
-   The map's live poll (`poll.live`) asks GET /live/idle before it ticks. */
+   The map's live poll (`poll.live`) starts once the map has drawn, and asks GET /live/idle before it ticks. */
 (function () {
   var inFlight = {}, since = {}, LOST_MS = 300000;
   var TICK = /"([A-Za-z0-9_-]+-tick)\.data"/;
@@ -23,7 +23,7 @@
     return origFetch.apply(this, arguments).then(
       function (r) { done(); return r; }, function (e) { done(); throw e; });
   };
-  var asking = {}, IDLE_URL = "/live/idle", MAX_URL = 6000, ASK_MS = 10000;
+  var asking = {}, started = {}, IDLE_URL = "/live/idle", MAX_URL = 6000, ASK_MS = 10000;
   function busy(out) { return out && inFlight[out] && Date.now() - (since[out] || 0) < LOST_MS; }
   function outputId() {
     var ctx = window.dash_clientside.callback_context;
@@ -41,7 +41,12 @@
         var out = outputId(), no = window.dash_clientside.no_update;
         if (busy(out) || asking[out]) { return no; }
         var next = (last || 0) + 1;
-        if (!cursor) { return next; }
+        if (!cursor) {
+          // The first poll waits for the map's first paint (set by the panel gate, dashboard/map_page.py), or
+          // 5 s: its answer would otherwise be drawn in the middle of the grids.
+          started[out] = started[out] || Date.now();
+          return window.cgztMapDrawn || Date.now() - started[out] > 5000 ? next : no;
+        }
         var url = IDLE_URL + "?c=" + encodeURIComponent(JSON.stringify({low: cursor.low, seen: cursor.seen}));
         if (url.length > MAX_URL) { return next; }
         asking[out] = true;

@@ -213,8 +213,10 @@ def register(app, engine) -> None:
     gate = IdleGate(engine)
 
     @app.callback(Output("live-cursor", "data"), Output("grp-live", "children"), Output("live-ticker", "children"),
-                  Input("live-tick", "data"), State("live-cursor", "data"))
+                  Input("live-tick", "data"), State("live-cursor", "data"), prevent_initial_call=True)
     def live_poll(_n, state):
+        """The first call comes with the interval's first tick once the map has drawn (assets/poll_gate.js):
+        an answer that lands before the first paint costs the browser a render pass it has no time for."""
         cursor = None if not state else {"low": state["low"], "seen": state["seen"]}
         if cursor is not None and gate.idle(cursor):
             return no_update, no_update, no_update

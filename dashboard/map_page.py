@@ -1152,7 +1152,8 @@ def register_panels(app, engine) -> None:
     from dash import ClientsideFunction  # noqa: F401 - the purge below is inline
 
     # The panels follow "panel-ui": the state, released once the map has drawn its grids (at once after the
-    # first paint), so the first render's layer downloads and drawing never queue behind KPI queries.
+    # first paint), so the first render's layer downloads and drawing never queue behind KPI queries. The
+    # same moment releases the live poll (window.cgztMapDrawn, read by assets/poll_gate.js).
     app.clientside_callback(
         """function (ui) {
             if (!ui) { return window.dash_clientside.no_update; }
@@ -1162,7 +1163,10 @@ def register_panels(app, engine) -> None:
                     const m = (window.cgztMaps || [])[0]; let n = 0;
                     if (m && window.L) { m.eachLayer(function (l) {
                         if (l instanceof L.GeoJSON && l.options.pane === 'grids') { n += l.getLayers().length; } }); }
-                    if (!want || n > 0 || Date.now() - t0 > 5000) { resolve(ui); } else { setTimeout(wait, 40); }
+                    if (!want || n > 0 || Date.now() - t0 > 5000) {
+                        window.cgztMapDrawn = true;  // assets/poll_gate.js: the live poll may start
+                        resolve(ui);
+                    } else { setTimeout(wait, 40); }
                 })();
             });
         }""",

@@ -7,14 +7,21 @@
   `regeneratorRuntime` of their lazy-chunk loader, is served from assets/vendor/regenerator-runtime.js.
 - dash_table's bundle: no page uses DataTable (the tables are dash-ag-grid). It stays registered, so a
   request for it is still served.
+- dash_ag_grid's 1.3 MB bundle is not run at load: the map page mounts its table after the map has drawn,
+  and parsing the bundle first delayed that drawing. Its script tag keeps Dash's fingerprinted URL but gets
+  a type the browser neither fetches nor runs; assets/lazy_ag_grid.js loads it the first time a grid renders
+  and stands in for the component until then (without holding back any callback).
 """
 from __future__ import annotations
 
+LAZY_TYPE = "text/x-cgzt-lazy"  # assets/lazy_ag_grid.js finds the tag by its id and reads its src
+
 
 def trim() -> None:
-    """Apply both (process-wide: every Dash app here is one of ours)."""
+    """Apply all three (process-wide: every Dash app here is one of ours)."""
     drop_babel_polyfill()
     drop_dash_table()
+    lazy_ag_grid()
 
 
 def drop_babel_polyfill() -> None:
@@ -31,3 +38,9 @@ def drop_dash_table() -> None:
         if res.get("relative_package_path", "").endswith("bundle.js"):
             res["dynamic"] = True  # registered and served, not in the page's scripts
 
+
+def lazy_ag_grid() -> None:
+    import dash_ag_grid
+    for res in dash_ag_grid._js_dist:
+        if res.get("relative_package_path") == "dash_ag_grid.min.js":
+            res["attributes"] = {"type": LAZY_TYPE, "id": "cgzt-lazy-dash_ag_grid"}

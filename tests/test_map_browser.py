@@ -87,12 +87,17 @@ def test_boundary_labels_appear_as_you_zoom_in(page, base, expected):
     screenshot(page, "map_street_labels")
 
 
-def test_first_render_uses_the_preloaded_layout(page, base, expected):
-    """The renderer takes the index page's preloaded layout (one request, started by the <link>); the
-    table that follows the map's first draw comes up without an ag-grid warning."""
+def test_first_render_uses_the_preloaded_layout_and_loads_the_grid_bundle_only_for_a_grid(page, base, expected):
+    """The renderer takes the index page's preloaded layout (one request, started by the <link>), and the
+    1.3 MB grid bundle is fetched when the map page's table mounts, never on a page without a grid."""
     requested, grid_warnings = [], []
     page.on("request", lambda r: requested.append(r.url))
     page.on("console", lambda m: m.type == "warning" and "AG Grid" in m.text and grid_warnings.append(m.text))
+    page.goto(base + "/cases")
+    page.wait_for_selector(".ws-page", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert not [u for u in requested if "dash_ag_grid" in u]
+    requested.clear()
     page.goto(base + "/")
     wait_counts(page, {"grids": expected["grids"]})
     page.wait_for_selector("#table .ag-row", timeout=30_000)
@@ -100,8 +105,13 @@ def test_first_render_uses_the_preloaded_layout(page, base, expected):
     kinds = page.evaluate("""() => performance.getEntriesByType('resource')
         .filter(e => e.name.endsWith('/_dash-layout')).map(e => e.initiatorType)""")
     assert kinds == ["link"]
+    assert len([u for u in requested if re.search(r"dash_ag_grid\.v[^/]*\.min\.js", u)]) == 1
+    assert page.evaluate("() => !!window.dash_ag_grid.getApi('table')")  # the real grid behind the stand-in
     assert not [e for e in page.console_errors if "favicon" not in e]
     assert not grid_warnings  # e.g. a row id that is not a string
+    # The table wears the page's dark colours (a theme that fails to evaluate leaves ag-grid's white).
+    rgb = page.evaluate("() => getComputedStyle(document.querySelector('#table .ag-row')).backgroundColor")
+    assert sum(int(x) for x in re.findall(r"\d+", rgb)[:3]) < 150, rgb
 
 
 def test_layer_toggle_survives_reload(page, base, expected):
@@ -156,6 +166,49 @@ def test_search_flies_to_grid(page, base, expected):
     assert g.code in page.inner_text("#detail-title")
     page.wait_for_timeout(1200)
     screenshot(page, "map_search_grid")
+
+
+def test_a_failed_grid_bundle_holds_back_no_callback_and_is_retried(page, base, expected):
+    """The deferred grid bundle (assets/lazy_ag_grid.js) must not sit in dash-renderer's readiness wait: its
+    first request fails here, and a language switch still reaches the page's chrome, which `follow` writes
+    with the table's columns; the table comes up once the retry has loaded the bundle."""
+    failed = []
+
+    def fail_once(route):
+        if not failed:
+            failed.append(route.request.url)
+            return route.abort()
+        return route.continue_()
+
+    page.route(re.compile(r".*dash_ag_grid\.v[^/]*\.min\.js.*"), fail_once)
+    page.goto(base + "/?lang=en")
+    wait_counts(page, {"grids": expected["grids"]})
+    page.wait_for_selector("#table", state="attached", timeout=30_000)  # the stand-in's box, bundle failed
+    page.wait_for_function("() => document.querySelector('#table') && !document.querySelector('#table .ag-root')")
+    assert failed
+    page.click("#lang-btn")
+    page.wait_for_function("() => document.querySelector('#t-title').innerText === '城管一张图'", timeout=10_000)
+    page.wait_for_selector("#table .ag-row", timeout=30_000)
+    assert page.evaluate("() => document.querySelector('#table .ag-header').innerText").strip()
+    assert page.evaluate("() => !!window.dash_ag_grid.getApi('table')")
+
+
+def test_first_live_poll_waits_for_the_map_to_draw(page, base, expected):
+    """The live layer's first request goes out after the grids are on the map, not in the middle of the
+    first paint; the ticker still fills."""
+    page.add_init_script("""(() => { const f = window.fetch; window.__liveFirst = null;
+        window.fetch = function (url, init) {
+            if (!window.__liveFirst && String(url).includes('_dash-update-component')
+                && init && String(init.body).includes('live-tick')) {
+                let n = 0; (window.__maps || []).forEach(m => m.eachLayer(l => {
+                    if (l instanceof L.GeoJSON && l.options.pane === 'grids') n += l.getLayers().length; }));
+                window.__liveFirst = {grids: n};
+            }
+            return f.apply(this, arguments); }; })()""")
+    page.goto(base + "/")
+    wait_counts(page, {"grids": expected["grids"]})
+    page.wait_for_selector("#live-ticker .live-row", state="attached", timeout=30_000)
+    assert page.evaluate("() => window.__liveFirst") == {"grids": expected["grids"]}
 
 
 def test_english_switch(page, base, expected):

@@ -137,8 +137,9 @@ def test_page_serves_locally(client):
 
 
 def test_index_preloads_what_its_first_render_fetches(client):
-    """Every page preloads Dash's layout and callback graph; only the map preloads its layers. dash_table's
-    bundle, which no page uses, is not in the page."""
+    """Every page preloads Dash's layout and callback graph; only the map preloads its layers. The grid
+    bundle is in the page with a type the browser does not run (assets/lazy_ag_grid.js loads it), and
+    dash_table's bundle, which no page uses, is not in it."""
     import re
     preloads = lambda html: re.findall(r'<link rel="preload" href="([^"]+)"', html)  # noqa: E731
     page = client.get("/").data.decode()
@@ -146,7 +147,11 @@ def test_index_preloads_what_its_first_render_fetches(client):
     assert any(h.startswith("/layers/grids.pbf?v=") for h in preloads(page))
     cases = client.get("/cases").data.decode()
     assert preloads(cases) == ["/_dash-layout", "/_dash-dependencies"]  # no map on the workspace
+    tag = re.search(r'<script src="([^"]*dash_ag_grid[^"]*)"([^>]*)>', page)
+    assert tag and 'type="text/x-cgzt-lazy"' in tag.group(2) and 'id="cgzt-lazy-dash_ag_grid"' in tag.group(2)
+    assert client.get(tag.group(1)).status_code == 200  # still served, for the loader
     assert "dash_table/bundle" not in page
+    assert page.index("/assets/lazy_ag_grid.js") < page.index("dash_renderer")
 
 
 def test_a_workers_first_request_does_not_render_a_page(seeded_engine, monkeypatch):

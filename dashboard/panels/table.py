@@ -32,6 +32,12 @@ def column_defs(lang: str) -> list:
     return out
 
 
+# assets/map.css :root colours (--panel, --text, --bg, --line, --accent) on ag-grid's Quartz theme.
+DARK = ("themeQuartz.withParams({backgroundColor: '#111a2b', foregroundColor: '#e6eef8', "
+        "headerBackgroundColor: '#0b1220', oddRowBackgroundColor: '#0f1726', borderColor: '#24324a', "
+        "accentColor: '#35b6ff', fontSize: 14})")
+
+
 def layout(lang: str) -> html.Div:
     return html.Div(className="cgzt-table", children=[
         html.Div(className="cgzt-table-head", children=[
@@ -44,7 +50,9 @@ def layout(lang: str) -> html.Div:
             dashGridOptions={"cacheBlockSize": BLOCK, "maxBlocksInCache": 20, "rowSelection": {"mode": "singleRow",
                              "checkboxes": False, "enableClickSelection": True},
                              "rowHeight": 30, "headerHeight": 32, "infiniteInitialRowCount": 1,
-                             "theme": {"function": "themeQuartz.withPart(colorSchemeDarkBlue)"}},
+                             # Only themeQuartz/Alpine/Balham/Material are in dash-ag-grid's function scope
+                             # (a colour-scheme part there fails and leaves the grid white): the page's colours.
+                             "theme": {"function": DARK}},
             getRowStyle={"styleConditions": [{"condition": "params.node.rowPinned",
                                               "style": {"backgroundColor": "#5a4a00", "fontWeight": "bold"}},
                                              {"condition": "params.data && params.data.overdue",
