@@ -36,7 +36,7 @@ CHROMIUM = "/usr/lib/chromium/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
 SERVE = ("import sys; sys.path.insert(0, {root!r}); from dashboard.server import create_app;"
          " from data.store.engine import make_engine; from layers import cache; e = make_engine({url!r});"
-         " cache.warm(e); from layers import cube; cube.warm(e); create_app(e, auth=False).run(host='127.0.0.1', port={port},"
+         " cache.warm(e); from dashboard.map_page import warm_panels; warm_panels(e); create_app(e, auth=False).run(host='127.0.0.1', port={port},"
          " dev_tools_disable_version_check=True)")
 
 
@@ -243,9 +243,9 @@ def main(argv=None):
         engine = make_engine(URLS[db])
         ref = reference.load(engine)
         sts = states(ref, a.runs)
-        from layers import cube
+        from dashboard.map_page import warm_panels
         t, c = time.perf_counter(), time.process_time()
-        cube.warm(engine)  # what the server does at start (dashboard.map_page.warm_cube)
+        warm_panels(engine)  # what the server does at start (dashboard.map_page.warm_in_background)
         warm = (time.perf_counter() - t, time.process_time() - c)
         cpus = [{} for _ in sts]
         parts = [server_update(engine, s, c) for s, c in zip(sts, cpus)]
@@ -254,7 +254,8 @@ def main(argv=None):
             naive = [naive_update(df, s) for s in sts]
             del df
         print(f"\n## {db}: {a.runs} filter changes (distinct states), load {os.getloadavg()[0]:.1f}")
-        print(f"case columns loaded at start (layers.cube): {warm[0]:.1f} s wall, {warm[1]:.1f} s CPU")
+        print(f"panels warmed at start (case columns, occupancy at the presets' starts): {warm[0]:.1f} s wall, "
+              f"{warm[1]:.1f} s CPU")
         if a.per_state:
             keys = list(parts[0])
             print("| state | " + " | ".join(keys) + " |")

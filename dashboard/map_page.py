@@ -683,18 +683,42 @@ def follow_changes(engine, ui, shown: dict) -> tuple[dict, dict]:
 
 # ---------------------------------------------------------------- callbacks
 
-def warm_cube(engine) -> threading.Thread:
-    """Load the case columns (layers.cube) in the background at start: at 1M cases the load takes ~10 s of
-    CPU, which the first filter change would otherwise wait for. A failure (store down) is logged; the
-    first panel that reads the columns loads them then."""
+def warm_panels(engine) -> None:
+    """What the panels' first answers would otherwise compute: the case columns (layers.cube; at 1M cases
+    ~10 s of CPU) and the berths occupied at each period preset's start (layers.kpis.warm)."""
+    from layers import cube, kpis
+    cube.warm(engine)
+    kpis.warm(engine, _preset_starts())
+
+
+def _preset_starts() -> list:
+    return [ps.period({"range": r})[0] for r in ps.RANGES if r != "custom"]
+
+
+def warm_in_background(engine) -> threading.Thread:
+    """warm_panels in the background at start, and the presets' starts again after each midnight (CST), when
+    they move. A failure (store down) is logged; the first panel that needs the data computes it then."""
+    import logging
+    from datetime import timedelta
+
+    from data.clock import now_cst
+    from layers import kpis
+
     def run():
-        from layers import cube
         try:
-            cube.warm(engine)
+            warm_panels(engine)
         except Exception:  # noqa: BLE001 - a background warm-up must never take the server down
-            import logging
-            logging.getLogger(__name__).warning("case columns not preloaded", exc_info=True)
-    th = threading.Thread(target=run, name="cube-warm", daemon=True)
+            logging.getLogger(__name__).warning("panels not preloaded", exc_info=True)
+        while True:
+            now = now_cst()
+            time.sleep(((now + timedelta(days=1)).replace(hour=0, minute=0, second=5, microsecond=0) - now)
+                       .total_seconds())
+            try:
+                kpis.warm(engine, _preset_starts())
+            except Exception:  # noqa: BLE001
+                logging.getLogger(__name__).warning("occupancy at the new day's presets not preloaded",
+                                                    exc_info=True)
+    th = threading.Thread(target=run, name="panels-warm", daemon=True)
     th.start()
     return th
 
@@ -703,7 +727,7 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
     register_state(app, engine)
     register_panels(app, engine)
     if os.environ.get("CGZT_WARM_CUBE", "1") != "0":  # 0: processes that serve no panels (an API-only pool)
-        warm_cube(engine)
+        warm_in_background(engine)
 
     # The layout already renders everything below for the page's URL: these run only when something changes
     # (prevent_initial_call), so the first paint waits for no callback but the viewport's cases.

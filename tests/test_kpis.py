@@ -178,3 +178,30 @@ def test_no_comparison_with_a_period_before_the_first_case(store):
         assert got[key].previous is None and got[key].change is None, key
     # A period whose previous one lies inside the record still compares.
     assert week["reported"].previous is not None and week["reported"].change is not None
+
+
+def test_berth_counts_follow_the_berths_version(fresh_engine):
+    """Occupancy is memoised per berths data version: a write that bumps it is seen at once, and the same
+    version is not counted twice (the memo is what keeps the count out of every filter change)."""
+    from data.store import meta
+    from data.store.schema import Berth
+
+    def berth(i, state):
+        return {"code": f"B{i}", "lon": 121.5, "lat": 29.9, "berth_type": "road", "vehicle": "car", "state": state,
+                "grid_code": f"33020300100{i}", "community_code": "330203001001", "street_code": "330203001",
+                "district_code": "330203"}
+
+    with fresh_engine.begin() as conn:
+        conn.execute(Berth.__table__.insert(), [berth(1, "occupied"), berth(2, "free"), berth(3, "out_of_service")])
+        meta.bump(conn, "berths")
+    f = Filters(district="330203")
+    with fresh_engine.connect() as conn:
+        assert kpis.occupancy(conn, f)[1:] == (1, 2)
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE berths SET state = 'occupied' WHERE code = 'B2'"))
+    with fresh_engine.connect() as conn:
+        assert kpis.occupancy(conn, f)[1:] == (1, 2)      # not re-counted: no version moved
+    with fresh_engine.begin() as conn:
+        meta.bump(conn, "berths")
+    with fresh_engine.connect() as conn:
+        assert kpis.occupancy(conn, f) == (100.0, 2, 2)
