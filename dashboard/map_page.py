@@ -171,6 +171,21 @@ def data_bounds(engine) -> list | None:
     return [[r[1], r[0]], [r[3], r[2]]]
 
 
+def area_bounds(engine, ref, ui) -> list | None:
+    """What the map frames for the state's area. The city of a district supervisor or viewer is their
+    districts (the rest of the city shows nothing to them), so they land on those, not on the whole city."""
+    district, street = ps.area(ui)
+    if street or district:
+        return reference.bounds(ref, street or district) or data_bounds(engine)
+    from dashboard.auth import request_scope
+    scope = request_scope()
+    boxes = [b for b in (reference.bounds(ref, d) for d in (() if scope.all else scope.districts)) if b]
+    if boxes:
+        return [[min(b[0][0] for b in boxes), min(b[0][1] for b in boxes)],
+                [max(b[1][0] for b in boxes), max(b[1][1] for b in boxes)]]
+    return data_bounds(engine)
+
+
 def initial_extent(bounds) -> dict:
     """center + zoom framing bounds, not `bounds`: dash-leaflet 1.1.3's viewport tracking throws without a center."""
     if not bounds:
@@ -232,8 +247,7 @@ def _layout(engine):
     except SQLAlchemyError:
         ref = {"districts": [], "streets": [], "sources": [], "classes": [], "majors": [], "departments": [],
                "area": {}}
-    district, street = ps.area(ui)
-    extent = initial_extent(reference.bounds(ref, street or district) or data_bounds(engine))
+    extent = initial_extent(area_bounds(engine, ref, ui))
     status, key = "", None
     try:
         # What `follow` would send to an empty page, and the record of it the page keeps (the `shown` store).
@@ -263,7 +277,8 @@ def _layout(engine):
     return html.Div(id="app-root", children=[
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="ui", data=store),
-        dcc.Store(id="cases-key", data={"cases": key, "setbacks": layer_key(groups.get("setbacks"))}),
+        dcc.Store(id="cases-key", data={"cases": key, "setbacks": layer_key(groups.get("setbacks")),
+                                        "path": ui["path"]}),
         dcc.Store(id="shown", data=shown),
         dcc.Store(id="drill", data=None),
         dcc.Store(id="texts-lang", data=lang),
@@ -290,9 +305,15 @@ def _layout(engine):
 
 def breadcrumbs(ref, ui) -> list:
     """宁波市 > 海曙区 > 江夏街道 > grid, each a link (pushState, no reload) keeping every other choice."""
+    from dashboard.auth import request_scope
     lang = ui["lang"]
     district, street = ps.area(ui)
-    trail = [("/", t("city", lang))]
+    # A district supervisor's or viewer's city is their districts: the root is named after them, and left
+    # out when it would only repeat the one district they look at.
+    scope = request_scope()
+    mine = () if scope.all else scope.districts
+    root = "、".join(reference.name(ref, d, lang) for d in mine) if mine else t("city", lang)
+    trail = [] if len(mine) == 1 and district == mine[0] else [("/", root)]
     if district:
         trail.append((f"/district/{district}", reference.name(ref, district, lang)))
     if street:
@@ -673,8 +694,7 @@ def follow_changes(engine, ui, shown: dict) -> tuple[dict, dict]:
                    ("exports", "children"): export_links(ui)})
     if shown.get("path", ui["path"]) != ui["path"]:
         # Drilling (or going back up) fits the map to the area; other changes leave the view alone.
-        district, street = ps.area(ui)
-        b = reference.bounds(reference.load(engine), street or district) or data_bounds(engine)
+        b = area_bounds(engine, reference.load(engine), ui)
         if b:
             out["viewport"] = jump(bounds=b)
     shown["path"] = ui["path"]
@@ -757,6 +777,13 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
         if not ui or zoom is None:
             return no_update, no_update, no_update, no_update
         keys, out = dict(keys or {}), {}
+        if ctx.triggered_prop_ids == {"ui.data": "ui"} and keys.get("path", ui["path"]) != ui["path"]:
+            # A drill: `follow` is moving the map to the new area in this same round. Answer for where the
+            # map is going (the layout's estimate of a view), so that the move's own bounds change usually
+            # finds these features already drawn (same key) instead of replacing ones drawn for the old view.
+            ext = initial_extent(area_bounds(engine, reference.load(engine), ui))
+            bounds, zoom = approx_bounds(ext["center"], ext["zoom"]), ext["zoom"]
+        keys["path"] = ui["path"]
         with engine.connect() as conn:
             versions = cache.versions_all(conn)
         _place("setbacks", setbacks_layers(ui, versions, zoom), keys, out, "setbacks")

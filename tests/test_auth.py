@@ -288,3 +288,60 @@ def test_a_worker_reads_a_signed_in_user_once_not_per_request(seeded_url, monkey
         time.sleep(USER_TTL_S * 0.8)
     assert len(reads) <= 1, reads
     engine.dispose()
+
+
+def _layout(http, base, path="/"):
+    """The map layout the server renders for `path` (read from the Referer, as for the browser's fetch)."""
+    r = http.get(base + "/_dash-layout", headers={"Referer": base + path}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    return r.json()
+
+
+def _find(node, pred):
+    if isinstance(node, dict):
+        if pred(node):
+            return node
+        for v in node.get("props", {}).values() if "props" in node else node.values():
+            got = _find(v, pred)
+            if got is not None:
+                return got
+    elif isinstance(node, list):
+        for v in node:
+            got = _find(v, pred)
+            if got is not None:
+                return got
+    return None
+
+
+def _crumbs(layout) -> list[str]:
+    nav = _find(layout, lambda n: n.get("props", {}).get("id") == "crumbs")
+    return [c["props"]["children"] for c in nav["props"]["children"] if "cgzt-crumb" in c["props"].get("className", "")
+            and "sep" not in c["props"]["className"]]
+
+
+def test_a_district_supervisor_lands_on_their_districts(base, seeded_url):
+    """The city of a supervisor of one district is that district: the map frames it and the breadcrumb is
+    named after it (not 宁波市, whose other districts show them nothing); of two, both."""
+    from dashboard.map_page import data_bounds, initial_extent
+    from dashboard.panels import reference
+    engine = make_engine(seeded_url)
+    ref, city = reference.load(engine), initial_extent(data_bounds(engine))
+    engine.dispose()
+    one, two = [d[0] for d in ref["districts"][:2]]
+    name = lambda d: reference.name(ref, d, "zh")  # noqa: E731
+    http, r = _login(base, _user(seeded_url, "supervisor", districts=[one]))
+    assert r.status_code in (302, 303)
+    lay = _layout(http, base)
+    m = _find(lay, lambda n: n.get("props", {}).get("id") == "map")["props"]
+    want = initial_extent(reference.bounds(ref, one))
+    assert m["zoom"] == want["zoom"] and m["center"] == pytest.approx(want["center"])
+    assert _crumbs(lay) == [name(one)]
+    assert _crumbs(_layout(http, base, f"/district/{one}")) == [name(one)]   # not "海曙区 › 海曙区"
+    http, _ = _login(base, _user(seeded_url, "supervisor", districts=[one, two]))
+    assert _crumbs(_layout(http, base)) == [f"{name(one)}、{name(two)}"]
+    http, _ = _login(base, _user(seeded_url, "admin"))
+    lay = _layout(http, base)
+    assert _crumbs(lay) == ["宁波市"]
+    m = _find(lay, lambda n: n.get("props", {}).get("id") == "map")["props"]
+    assert m["zoom"] == city["zoom"] and m["center"] == pytest.approx(city["center"])  # the whole city
+    assert want != city

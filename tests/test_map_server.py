@@ -180,3 +180,38 @@ def test_a_workers_first_request_does_not_render_a_page(seeded_engine, monkeypat
         assert len(statements) - before > 10        # the page's queries run here
     finally:
         event.remove(seeded_engine, "before_cursor_execute", count)
+
+
+def test_a_drill_answers_the_cases_for_where_the_map_is_going(client, seeded_engine):
+    """When the state's area changes, `follow` moves the map in the same round; the viewport callback, which
+    still gets the old view, answers for the new area's view, so the move's own bounds change finds those
+    features drawn (same key) instead of replacing features drawn for the old view."""
+    import json
+
+    from dashboard import map_page
+    from dashboard import page_state as ps
+    from dashboard.panels import reference
+    ref = reference.load(seeded_engine)
+    district = ref["districts"][0][0]
+    city = map_page.initial_extent(map_page.data_bounds(seeded_engine))
+    old_bounds = map_page.approx_bounds(city["center"], city["zoom"])
+    ui = ps.with_area(ps.default_state(), "district", district)
+    going = map_page.initial_extent(map_page.area_bounds(seeded_engine, ref, ui))
+    want = map_page.cases_layers(seeded_engine, ui, map_page.approx_bounds(going["center"], going["zoom"]),
+                                 going["zoom"])[2]
+    stale = map_page.cases_layers(seeded_engine, ui, old_bounds, city["zoom"])[2]
+    assert want != stale  # else this test could not tell the two apart
+    outputs = [{"id": "grp-setbacks", "property": "children"}, {"id": "grp-cases", "property": "children"},
+               {"id": "status", "property": "children"}, {"id": "cases-key", "property": "data"}]
+    body = {"output": "..grp-setbacks.children...grp-cases.children...status.children...cases-key.data..",
+            "outputs": outputs,
+            "inputs": [{"id": "ui", "property": "data", "value": ui},
+                       {"id": "map", "property": "bounds", "value": old_bounds},
+                       {"id": "map", "property": "zoom", "value": city["zoom"]}],
+            "state": [{"id": "map", "property": "center", "value": city["center"]},
+                      {"id": "cases-key", "property": "data", "value": {"cases": "drawn", "path": "/"}}],
+            "changedPropIds": ["ui.data"]}
+    r = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == 200, r.data[:300]
+    keys = r.get_json()["response"]["cases-key"]["data"]
+    assert keys["cases"] == want and keys["path"] == ui["path"]
