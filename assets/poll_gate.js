@@ -7,7 +7,7 @@
    that tick has come back (or has been out for LOST_MS and is presumed lost). A failed request (server
    gone, 503) settles at once; only a request that hangs waits LOST_MS. Not shorter: an overloaded server
    answering a wall refresh in over a minute would otherwise get a second, then a third copy of it.
-   The map's live poll (`poll.live`) starts once the map has drawn, and asks GET /live/idle before it ticks. */
+   (The map page's live cases are pushed, not polled: assets/live_stream.js.) */
 (function () {
   var inFlight = {}, since = {}, LOST_MS = 300000;
   var TICK = /"([A-Za-z0-9_-]+-tick)\.data"/;
@@ -23,7 +23,6 @@
     return origFetch.apply(this, arguments).then(
       function (r) { done(); return r; }, function (e) { done(); throw e; });
   };
-  var asking = {}, started = {}, IDLE_URL = "/live/idle", MAX_URL = 6000, ASK_MS = 10000;
   function busy(out) { return out && inFlight[out] && Date.now() - (since[out] || 0) < LOST_MS; }
   function outputId() {
     var ctx = window.dash_clientside.callback_context;
@@ -33,30 +32,6 @@
     poll: {
       tick: function (n, last) {
         return busy(outputId()) ? window.dash_clientside.no_update : (last || 0) + 1;
-      },
-      /* The map's live poll: first GET /live/idle with the cursor (a plain route answered from the server's
-         snapshot of event ids, dashboard/live.py), and tick the Dash callback only when it does not say
-         idle. No cursor yet, a cursor too long for a URL, or any failure: tick, as before. */
-      live: function (n, last, cursor) {
-        var out = outputId(), no = window.dash_clientside.no_update;
-        if (busy(out) || asking[out]) { return no; }
-        var next = (last || 0) + 1;
-        if (!cursor) {
-          // The first poll waits for the map's first paint (set by the panel gate, dashboard/map_page.py), or
-          // 5 s: its answer would otherwise be drawn in the middle of the grids.
-          started[out] = started[out] || Date.now();
-          return window.cgztMapDrawn || Date.now() - started[out] > 5000 ? next : no;
-        }
-        var url = IDLE_URL + "?c=" + encodeURIComponent(JSON.stringify({low: cursor.low, seen: cursor.seen}));
-        if (url.length > MAX_URL) { return next; }
-        asking[out] = true;
-        var ctl = window.AbortController ? new AbortController() : null;
-        var timer = ctl && setTimeout(function () { ctl.abort(); }, ASK_MS);   // a hung ask must not stop the poll
-        return origFetch(url, {credentials: "same-origin", cache: "no-store", signal: ctl ? ctl.signal : undefined,
-                               headers: {"X-Requested-With": "fetch"}})
-          .then(function (r) { return r.ok ? r.json() : {idle: false}; })
-          .then(function (j) { return j && j.idle === true ? no : next; }, function () { return next; })
-          .finally(function () { asking[out] = false; if (timer) { clearTimeout(timer); } });
       }
     }
   });

@@ -16,7 +16,7 @@ measured the same way on its own pane.
 
 The server is `python app.py serve` (what the browser tests use) on a copy of the store: SQLite copied to /tmp,
 PostgreSQL cloned with createdb -T cgzt_full and dropped afterwards. The write spacing is random (0.3-1.3 s) so
-writes land at every phase of the page's poll. Target: p95 <= 1 s.
+writes land at every phase of the server's hub tick (dashboard/live_stream.py TICK_S). Target: p95 <= 1 s.
 """
 from __future__ import annotations
 
@@ -175,13 +175,13 @@ def run_store(db: str, browser, writes: int, naive_every: float, rng: random.Ran
         t0 = time.perf_counter()
         page.goto(base + "/")
         page.wait_for_function("() => (window.__maps || []).length >= 1 && !!document.querySelector('.leaflet-live-pane')")
-        page.wait_for_selector("#live-ticker .live-row", state="attached")   # the first poll ran
+        page.wait_for_selector("#live-ticker .live-row", state="attached")   # the stream's first message
         print(f"{db}: map page with live pane ready in {time.perf_counter() - t0:.1f} s;"
               f" page clock - bench clock = {clock_skew_ms(page):+.1f} ms", flush=True)
         out = []
         lat, lost = measure(page, base, report_token, points, writes, "live", rng, timeout_s=15)
-        from dashboard.live import MAP_POLL_MS
-        out.append((db, f"live: cursor poll every {MAP_POLL_MS} ms", lat, lost))
+        from dashboard.live_stream import TICK_S
+        out.append((db, f"live: pushed (SSE), hub tick {TICK_S * 1000:.0f} ms", lat, lost))
         report(out[-1])
         page.evaluate(NAIVE_JS, [read_token, int(naive_every * 1000)])
         lat, lost = measure(page, base, report_token, points, writes, "naive", rng, timeout_s=naive_every * 3 + 15)

@@ -1,15 +1,16 @@
 """Load: 200 viewers and 20 liaisons on a copy of the full PostgreSQL store, over real HTTP, for 5 minutes.
 
-    python bench/load.py [--minutes 5] [--ramp 120] [--viewers 200] [--liaisons 20] [--workers 3] [--threads 1]
+    python bench/load.py [--minutes 5] [--ramp 120] [--viewers 200] [--liaisons 20] [--workers 3] [--threads 150]
                          [--naive-minutes 1] [--write-rate 2] [--fault none|pg-restart|kill-worker]
 
 What it does, in order:
 1. Clones cgzt_full (`createdb -T`, dropped at the end; --template for another source), migrates the copy and
    adds the bench's users to it with data.users: viewers and supervisors (city-wide and of one district) and
    liaisons of the departments holding the most dispatched cases, plus an API token for the writer.
-2. Serves it with gunicorn (`dashboard.wsgi:server`, --workers processes, --threads each).
+2. Serves it with gunicorn (`dashboard.wsgi:server`, gunicorn.conf.py's threaded workers: --workers processes,
+   --threads each; each open map holds a live stream, and so a thread).
 3. Records what a browser sends: a signed-in headless Chromium (the Debian one, as tests/browser_fixtures.py
-   launches it) loads the map page, lets the live poll run, changes the district filter, drills into a
+   launches it) loads the map page, lets the live stream open, changes the district filter, drills into a
    grid and resets (the filter and drill go through `dash_clientside.set_props`, what the dropdown and a
    map click do), and as a liaison opens /cases, opens a dispatched case, accepts it and sends feedback.
    Every request (method, URL, body, start and end time) is kept per action. The requests of one action
@@ -18,18 +19,20 @@ What it does, in order:
 4. Drives the server from ONE asyncio process (aiohttp): every simulated user signs in through POST /login
    with the form's CSRF token and then replays the recorded actions wave by wave, with its own cookies and
    X-CSRFToken header. Each user keeps the Dash component state like the renderer does: a callback body's
-   inputs and states are filled from the values earlier answers set (so the live cursor moves, a
-   drill-down starts from the user's current filter, the workspace confirms the version the server showed);
-   what Dash does in the browser (the panel-ui copy of ui, the poll gate's tick) is done the same way here.
+   inputs and states are filled from the values earlier answers set (a drill-down starts from the user's
+   current filter, the workspace confirms the version the server showed); what Dash does in the browser
+   (the panel-ui copy of ui) is done the same way here.
    Static GETs revalidate with If-None-Match / If-Modified-Since; fingerprinted files cached for a year are
-   not fetched again. Viewers poll every MAP_POLL_MS as assets/poll_gate.js does (GET /live/idle with the
-   cursor, then the live callback only when that is not idle, one request in flight) and every --think
-   seconds (exponential) change a filter, drill down or reset, or reload the page. Liaisons work their
-   own share of their department's dispatched cases: open, accept, feed back. A writer POSTs /api/v1/cases at --write-rate per second with an Idempotency-Key (its 503s
-   retried with the same key), so polls find news.
+   not fetched again. Each viewer holds the live stream open as assets/live_stream.js does (GET
+   /live/stream, Server-Sent Events; reconnecting with Last-Event-ID when the server ends it, after
+   Retry-After when refused) and every --think seconds (exponential) changes a filter, drills down or
+   resets, or reloads the page. Liaisons work their own share of their department's dispatched cases:
+   open, accept, feed back. A writer POSTs /api/v1/cases at --write-rate per second with an
+   Idempotency-Key (its 503s retried with the same key), so the streams carry news.
    The users sign in and load the map at random moments of the first --ramp seconds (a shift arriving);
    the measured window is the --minutes after it. The ramp's requests are summed on one line apart.
-5. Prints per request kind count, p50/p95/p99 ms and errors (not 2xx/304, or no answer in --timeout s), the
+5. Prints per request kind count, p50/p95/p99 ms and errors (not 2xx/304, or no answer in --timeout s); the
+   live push's latency (from the writer's 201 to each viewer's stream carrying the case); the
    server's CPU (gunicorn processes, and the PostgreSQL backends of the bench database, read by psutil)
    and the client's own CPU (process_time). Then the same load, shorter (--naive-minutes), against the
    naive baseline: `python app.py serve` (Flask's single-process development server).
@@ -59,7 +62,7 @@ import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -67,7 +70,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import api as api_bench  # noqa: E402  bench/api.py: server start and stop
 
-from dashboard.live import IDLE_PATH  # noqa: E402
+from dashboard.live_stream import STREAM_PATH  # noqa: E402
 from tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  the Debian chromium, as the tests use it
 
 PG_ADMIN = ["-h", "127.0.0.1", "-U", "postgres"]
@@ -245,11 +248,8 @@ class Recorder:
             return
         rec = {"phase": self.phase, "method": r.method, "path": r.url[len(self.base):], "body": r.post_data,
                "t0": time.monotonic(), "t1": None}
-        if rec["method"] == "POST" and rec["path"].startswith(UPDATE) and \
-                (rec["body"] or "").startswith('{"output":"..live-cursor.data.'):
-            rec["phase"] = "poll"
-        elif rec["path"].startswith(IDLE_PATH):
-            rec["phase"] = "ask"     # the poll's question to /live/idle: periodic, replayed by poll_loop
+        if rec["path"].startswith(STREAM_PATH):
+            rec["phase"] = "stream"     # long-lived: replayed by stream_loop
         self.reqs.append(rec)
         self.live[id(r)] = rec
 
@@ -290,7 +290,7 @@ def waves(reqs: list[dict]) -> list[list[dict]]:
 
 
 def record(base: str, info: dict) -> dict:
-    """The actions as a browser makes them: {action: [wave, ...]}, plus the poll's body."""
+    """The actions as a browser makes them: {action: [wave, ...]}."""
     from playwright.sync_api import sync_playwright
     district = info["districts"][len(info["districts"]) // 2]
     grid = next(g for g in info["grids"] if g.startswith(district))
@@ -358,12 +358,10 @@ def record(base: str, info: dict) -> dict:
     actions = {}
     for reqs in (viewer, liaison):
         for phase in {r["phase"] for r in reqs}:
-            if phase not in ("poll", "idle", "ask"):
+            if phase not in ("stream", "idle"):
                 actions[phase] = waves([r for r in reqs if r["phase"] == phase])
-    polls = [r for r in viewer if r["phase"] == "poll"]
-    if not polls:
-        raise RuntimeError("recording: the map page made no live poll")
-    actions["poll"] = [[{k: polls[-1][k] for k in ("method", "path", "body")}]]
+    if not [r for r in viewer if r["phase"] == "stream"]:
+        raise RuntimeError("recording: the map page opened no live stream")
     return actions
 
 
@@ -399,11 +397,6 @@ class Stats:
         return isinstance(status, int) and (200 <= status < 300 or status == 304)
 
 
-def idle_ask(cursor: dict) -> str:
-    """The URL assets/poll_gate.js asks before a poll: GET /live/idle with the cursor's low and seen."""
-    return IDLE_PATH + "?c=" + quote(json.dumps({"low": cursor["low"], "seen": cursor["seen"]}, separators=(",", ":")))
-
-
 class User:
     def __init__(self, run, person: dict, rng: random.Random):
         self.run, self.p, self.rng = run, person, rng
@@ -412,7 +405,6 @@ class User:
         self.cached: set = set(run.warm[0])
         self.validators: dict = dict(run.warm[1])
         self.session = None
-        self.tick = 0
 
     async def request(self, kind: str, method: str, path: str, **kw):
         t0 = time.perf_counter()
@@ -519,34 +511,63 @@ class User:
         self.run.stats.add(f"action {name} (all waves)", (time.perf_counter() - t0) * 1000, 200)
         return answers
 
-    async def poll_loop(self, until: float):
-        from dashboard.live import MAP_POLL_MS
-        template = self.run.actions["poll"][0][0]["body"]
-        nxt = time.monotonic()
+    async def stream_loop(self, until: float):
+        """The page's live stream (assets/live_stream.js): held open until `until`; reconnects with
+        Last-Event-ID when the server ends it, after Retry-After when refused. Opening is a request kind of
+        the table (time to the response's headers); each case the writer made is timed from its 201 to the
+        message that carries it (Run.push)."""
+        import aiohttp
+        from dashboard.live_stream import HEARTBEAT_S, RETRY_MS
+        last, wait = None, RETRY_MS / 1000
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.run.timeout, sock_read=HEARTBEAT_S + 15)
         while time.monotonic() < until:
-            cursor = self.state.get(("live-cursor", "data"))
-            idle = False
-            if cursor:      # as assets/poll_gate.js poll.live: ask /live/idle, run the callback only on news
-                status, data, _ = await self.request("live idle ask", "GET", idle_ask(cursor),
-                                                     headers={"X-Requested-With": "fetch"})
-                try:
-                    idle = status == 200 and json.loads(data).get("idle") is True
-                except ValueError:
-                    idle = False
-            if not idle:
-                self.tick += 1
-                over = {("live-tick", "data"): self.tick}
-                if not cursor:      # a fresh page starts without a cursor
-                    over[("live-cursor", "data")] = None
-                await self.callback("live poll", template, over)
-            nxt += MAP_POLL_MS / 1000
-            while nxt < time.monotonic():      # the gate skips ticks while a poll is out
-                nxt += MAP_POLL_MS / 1000
-            await asyncio.sleep(nxt - time.monotonic())
+            headers = {"Accept": "text/event-stream"}
+            if last is not None:
+                headers["Last-Event-ID"] = last
+            t0 = time.perf_counter()
+            status, ra = None, False
+            try:
+                async with self.session.get(self.run.base + STREAM_PATH, headers=headers, timeout=timeout) as r:
+                    status = r.status
+                    ra = status == 503 and "Retry-After" in r.headers
+                    self.run.stats.add("live stream open", (time.perf_counter() - t0) * 1000, status, ra)
+                    if status != 200:
+                        wait = float(r.headers.get("Retry-After", 1)) if status == 503 else 1.0
+                    else:
+                        wait = RETRY_MS / 1000
+                        event, data = None, None
+                        while time.monotonic() < until:
+                            line = await asyncio.wait_for(r.content.readline(), max(0.01, until - time.monotonic()))
+                            if not line:
+                                break   # the server ended the stream: reconnect
+                            line = line.decode().rstrip("\n")
+                            if line.startswith("id: "):
+                                last = line[4:]
+                            elif line.startswith("event: "):
+                                event = line[7:]
+                            elif line.startswith("data: "):
+                                data = line[6:]
+                            elif line == "":
+                                if event == "cases" and data:
+                                    now = time.monotonic()
+                                    self.run.arrivals += [(row["code"], now) for row in json.loads(data)
+                                                          if row["action"] == "report"]
+                                event, data = None, None
+            except asyncio.TimeoutError:
+                if time.monotonic() >= until:
+                    return
+                if status is None:
+                    self.run.stats.add("live stream open", (time.perf_counter() - t0) * 1000, "timeout")
+            except Exception as exc:  # noqa: BLE001 - any failure to get an answer is an error of this request
+                if status is None:
+                    self.run.stats.add("live stream open", (time.perf_counter() - t0) * 1000, type(exc).__name__)
+                else:
+                    self.run.stats.add("live stream broken", 0, type(exc).__name__)
+            await asyncio.sleep(min(wait, max(0.0, until - time.monotonic())))
 
     async def viewer(self, until: float):
         await self.action("load")
-        poller = asyncio.create_task(self.poll_loop(until))
+        poller = asyncio.create_task(self.stream_loop(until))
         try:
             while True:
                 # Never past the end: an exponential think time (mean 45 s) of one of 200 viewers runs to
@@ -559,7 +580,7 @@ class User:
                     poller.cancel()
                     self.state.clear()
                     await self.action("load")
-                    poller = asyncio.create_task(self.poll_loop(until))
+                    poller = asyncio.create_task(self.stream_loop(until))
                 elif x < 0.55:
                     d = self.rng.choice(self.run.info["districts"])
                     await self.action("filter", {("f-district", "value"): d})
@@ -634,8 +655,10 @@ class Writer:
             try:
                 async with http.post(self.run.base + "/api/v1/cases", json=body,
                                      headers={"Idempotency-Key": key}) as r:
-                    await r.read()
+                    answer = await r.read()
                     status = r.status
+                    if status == 201:
+                        self.run.posted[json.loads(answer)["code"]] = time.monotonic()
                     ra = status == 503 and "Retry-After" in r.headers
                     wait = float(r.headers.get("Retry-After", 1)) if status == 503 else 1.0
             except asyncio.TimeoutError:
@@ -694,7 +717,16 @@ class Run:
         self.stats = Stats()
         self.writer = Writer(self, args.write_rate)
         self.events: dict = {}
+        self.posted: dict = {}      # case code -> when the writer's 201 came back
+        self.arrivals: list = []    # (case code, when a viewer's stream carried it)
         self.warm = (set(), {}) if args.cold else warm_cache(base, actions)
+
+    def push_latency(self, since: float) -> list:
+        """ms from the writer's 201 to each stream message carrying the case, for cases posted `since`
+        seconds into the run or later (a message that beat the POST's answer counts 0)."""
+        t = self.stats.t0 + since
+        return sorted(max(0.0, (at - self.posted[c]) * 1000) for c, at in self.arrivals
+                      if c in self.posted and self.posted[c] >= t)
 
     async def main(self, people: list, fault=None):
         # Sign-ins and first page loads spread over the ramp, as a shift arrives; the measured window is the
@@ -784,6 +816,11 @@ def run_load(label, base, info, actions, args, seconds, people, proc, dbname, fa
           f"over {wall:.0f} s wall; server CPU per request {cpu.get('server', 0) * 1000 / max(1, summary['n']):.1f} ms")
     print(f"writer: {len(run.writer.created)} cases created, {len(run.writer.gave_up)} given up; errors by status: "
           f"{error_kinds(run.stats)}", flush=True)
+    push = run.push_latency(args.ramp)
+    print(f"live push (writer's 201 -> a viewer's stream carried the case, cases posted after the ramp): "
+          f"{len(push)} deliveries, p50 {pct(push, .5):.0f} ms, p95 {pct(push, .95):.0f} ms, "
+          f"p99 {pct(push, .99):.0f} ms", flush=True)
+    summary["push_p95"] = pct(push, .95)
     summary.update(label=label, wall=wall, cpu=cpu, client=client, run=run)
     return summary
 
@@ -791,7 +828,7 @@ def run_load(label, base, info, actions, args, seconds, people, proc, dbname, fa
 def cpu_by_kind(url: str, info: dict, actions: dict, rounds: int) -> list[str]:
     """App CPU ms per request kind, in this process (Flask's test client, no HTTP, nothing else running in
     it): the viewer's recorded actions replayed `rounds` times (a different district each round, so the
-    30 s panel memo does not answer them all) and 200 idle live polls. Unlike latencies under load it
+    30 s panel memo does not answer them all) and 50 live streams opened. Unlike latencies under load it
     hardly moves with the machine's load, so it says which requests to make cheaper. PostgreSQL's own CPU
     is not in it."""
     from dashboard.auth import csrf_cookie_name
@@ -836,16 +873,12 @@ def cpu_by_kind(url: str, info: dict, actions: dict, rounds: int) -> list[str]:
                         client.get(r["path"])
                         cpu["GET layers" if p.startswith("/layers/") else f"GET {p}"].append(
                             (time.process_time() - c0) * 1000)
-    poll = actions["poll"][0][0]["body"]
-    u.state.pop(("live-cursor", "data"), None)
-    post("live poll (first, no cursor)", poll, {("live-cursor", "data"): None, ("live-tick", "data"): 1})
-    for i in range(200):
-        post("live poll callback (idle)", poll, {("live-tick", "data"): i + 2})
-    ask = idle_ask(u.state.get(("live-cursor", "data")))
-    for _ in range(200):
+    for _ in range(50):   # a page's live stream: opened, its first messages read, closed
         c0 = time.process_time()
-        client.get(ask, headers={"X-Requested-With": "fetch"})
-        cpu["live idle ask (GET /live/idle)"].append((time.process_time() - c0) * 1000)
+        resp = client.get(STREAM_PATH, buffered=False)
+        next(iter(resp.response))
+        resp.close()
+        cpu["live stream open (first messages)"].append((time.process_time() - c0) * 1000)
     engine.dispose()
     lines = ["| kind | requests | CPU ms mean | CPU ms max |", "| --- | ---: | ---: | ---: |"]
     for kind, xs in sorted(cpu.items(), key=lambda kv: -sum(kv[1]) / len(kv[1])):
@@ -960,7 +993,7 @@ def main(argv=None) -> int:
     ap.add_argument("--viewers", type=int, default=200)
     ap.add_argument("--liaisons", type=int, default=20)
     ap.add_argument("--workers", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=150, help="threads per worker (gunicorn.conf.py)")
     ap.add_argument("--think", type=float, default=45, help="mean seconds between a viewer's actions")
     ap.add_argument("--ramp", type=float, default=120,
                     help="seconds over which the users sign in and load the map, before the measured minutes")

@@ -1,13 +1,8 @@
-"""Live cases on the map: a half-second cursor poll over case_events, drawn in the "live" pane and a ticker.
+"""Live cases: the cursor over case_events, and the wall's markers and ticker.
 
-Why a poll and not push: it works on Flask, with any number of server processes over one store. While
-nothing happens a poll costs no query at all: each worker process keeps one snapshot of the newest event
-ids (`IdleGate`, refreshed at most every SNAPSHOT_S by whichever poll finds it stale) and answers an idle
-cursor from it. 200 pages polling every 500 ms are 400 requests/s; one indexed COUNT each was most of a
-worker's time (bench/load.py), a snapshot per worker is a handful of queries per second. The page asks
-GET /live/idle first (assets/poll_gate.js `poll.live`): a plain Flask route that answers from the gate,
-a fraction of the CPU of a Dash callback request (JSON body, callback dispatch, four props). Only when
-that says "not idle" does the Dash callback run and read the store.
+The map page gets its live cases pushed (dashboard/live_stream.py, drawn by assets/live_stream.js); the wall
+(dashboard/wall.py) polls through `poll` and draws with `markers` and `ticker`. Both follow case_events with
+the cursor below.
 
 Why the cursor is more than "the highest event id seen": on PostgreSQL serial ids are taken when a
 transaction inserts, not when it commits, so with several writers id 41 may become visible after id 42.
@@ -21,15 +16,11 @@ Mounting contract (the map page): `*layout_parts()` beside the map, `map_layer()
 """
 from __future__ import annotations
 
-import json
-import threading
 import time
-from bisect import bisect_right
 from urllib.parse import parse_qs, urlparse
 
 import dash_leaflet as dl
-from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
-from flask import jsonify, request
+from dash import Input, Output, dcc, html
 from sqlalchemy import func, select
 
 from dashboard.colours import STATUS_COLOURS
@@ -38,14 +29,10 @@ from data.statuses import STATUSES
 from data.store.schema import Case, CaseClass, CaseEvent
 
 POLL_MS = 1000      # the wall screen's default (dashboard/wall.py, ?poll= overrides it)
-MAP_POLL_MS = 500   # the map page: a 1 s poll alone put p95 at the 1 s target (bench/live.py); idle polls are cheap
 GRACE_S = 10.0      # how long a gap below a delivered id may take to commit and still be shown
 KEEP = 60           # changed cases kept on the map
 TICKER = 12         # rows in the ticker
 BATCH = 2000        # most events read per poll (a burst beyond it is read on the next polls)
-SNAPSHOT_S = 0.15   # a worker's idle snapshot is at most this old: it adds at most that to the live latency
-SNAPSHOT_ROWS = 5000
-IDLE_PATH = "/live/idle"
 
 
 _COLUMNS = (CaseEvent.id, CaseEvent.at, CaseEvent.action, CaseEvent.to_status, Case.code, Case.lon, Case.lat,
@@ -54,16 +41,14 @@ _COLUMNS = (CaseEvent.id, CaseEvent.at, CaseEvent.action, CaseEvent.to_status, C
 
 
 def layout_parts() -> list:
-    return [
-        dcc.Interval(id="live-interval", interval=MAP_POLL_MS),
-        dcc.Store(id="live-tick", data=0),   # bumped by assets/poll_gate.js: one poll in flight at a time
-        dcc.Store(id="live-cursor", data=None),
-        html.Div(id="live-ticker", className="live-ticker"),
-    ]
+    """The ticker, filled by assets/live_stream.js (no Dash callback writes it), and the store its language
+    callback answers to."""
+    return [html.Div(id="live-ticker", className="live-ticker"), dcc.Store(id="live-lang")]
 
 
 def map_layer():
-    return dl.Pane(name="live", children=[dl.LayerGroup(id="grp-live")], style={"zIndex": 650})
+    """The pane assets/live_stream.js draws its markers in, above the other layers."""
+    return dl.Pane(name="live", children=[], style={"zIndex": 650})
 
 
 def _event_query():
@@ -105,55 +90,6 @@ def poll(conn, cursor: dict | None, now: float | None = None) -> tuple[dict, lis
     if not fresh and not settled:
         return None
     return {"low": low, "seen": [list(s) for s in seen]}, fresh
-
-
-class IdleGate:
-    """One worker's snapshot of the event ids above the lowest cursor it has been asked about lately.
-
-    `idle(cursor)` is True only when, as of a snapshot at most SNAPSHOT_S old, every event above the cursor's
-    low-water mark is one it has already delivered and none of its ids is due to settle: then poll() would
-    return None, and no query is made. Anything else (news, a settlement, a cursor older than the snapshot
-    covers) says False and the caller runs poll() against the store, so what is delivered and the cursor
-    rules (gaps, GRACE_S) stay poll()'s. A gap that commits late is in the next snapshot, so it is found
-    within SNAPSHOT_S, as before within one poll.
-    """
-
-    def __init__(self, engine, every: float = SNAPSHOT_S, rows: int = SNAPSHOT_ROWS):
-        self.engine, self.every, self.rows = engine, every, rows
-        self.lock = threading.Lock()
-        self.taken = float("-inf")
-        self.ids: list[int] = []        # ascending, every committed id > floor as of `taken`
-        self.floor: int | None = None
-        self.lows: dict[int, int] = {}  # 10 s bucket -> lowest cursor low asked about in it
-
-    def idle(self, cursor: dict, now: float | None = None) -> bool:
-        now = time.time() if now is None else now
-        low = int(cursor["low"])
-        seen = cursor["seen"]
-        if any(ts <= now - GRACE_S for _, ts in seen):
-            return False
-        with self.lock:
-            bucket = int(now // 10)
-            self.lows[bucket] = min(self.lows.get(bucket, low), low)
-            if time.monotonic() - self.taken > self.every:
-                self._refresh(bucket)
-            if self.floor is None or low < self.floor:
-                return False
-            above = self.ids[bisect_right(self.ids, low):]
-        known = {int(i) for i, _ in seen}
-        return all(i in known for i in above)
-
-    def _refresh(self, bucket: int) -> None:
-        for b in [b for b in self.lows if b < bucket - 3]:
-            del self.lows[b]
-        p = min(self.lows.values())
-        with self.engine.connect() as conn:
-            ids = conn.execute(select(CaseEvent.id).where(CaseEvent.id > p).order_by(CaseEvent.id.desc())
-                               .limit(self.rows)).scalars().all()
-        self.ids = sorted(ids)
-        # Truncated: complete only above the oldest id read.
-        self.floor = p if len(ids) < self.rows else self.ids[0] - 1
-        self.taken = time.monotonic()
 
 
 def merge(cases: list[dict], fresh: list[dict], flash: bool = True) -> list[dict]:
@@ -209,50 +145,11 @@ def ticker(cases: list[dict], lang: str = "zh") -> list:
 
 
 def register(app, engine) -> None:
-    from dashboard.auth import request_scope
-    gate = IdleGate(engine)
-
-    @app.callback(Output("live-cursor", "data"), Output("grp-live", "children"), Output("live-ticker", "children"),
-                  Input("live-tick", "data"), State("live-cursor", "data"), prevent_initial_call=True)
-    def live_poll(_n, state):
-        """The first call comes with the interval's first tick once the map has drawn (assets/poll_gate.js):
-        an answer that lands before the first paint costs the browser a render pass it has no time for."""
-        cursor = None if not state else {"low": state["low"], "seen": state["seen"]}
-        if cursor is not None and gate.idle(cursor):
-            return no_update, no_update, no_update
-        with engine.connect() as conn:
-            got = poll(conn, cursor)
-        if got is None:
-            return no_update, no_update, no_update
-        cursor, fresh = got
-        # The cursor walks every event (so it advances the same for everyone); what is shown is only the
-        # signed-in user's scope: a liaison never sees another department's changes.
-        scope = request_scope()
-        if not scope.all:
-            fresh = [r for r in fresh if scope.permits(r["grid"], r["dept"])]
-        cases = merge((state or {}).get("cases", []), fresh, flash=bool(state))
-        if state and not fresh:   # only the low-water mark moved: nothing to redraw
-            return {**cursor, "cases": cases}, no_update, no_update
-        lang = _lang()
-        return {**cursor, "cases": cases}, markers(cases, lang), ticker(cases, lang)
-
-    @app.server.get(IDLE_PATH)
-    def live_idle():
-        """{"idle": true} when the cursor in ?c= has nothing new (then the page skips its poll callback).
-        Login is checked by dashboard.auth like every path; the answer says only whether to poll."""
-        try:
-            cursor = json.loads(request.args.get("c", ""))
-            cursor = {"low": int(cursor["low"]), "seen": [(int(i), float(ts)) for i, ts in cursor["seen"]]}
-        except (ValueError, TypeError, KeyError, IndexError):
-            resp = jsonify({"error": "bad_cursor", "detail": "c must be the live cursor as JSON"})
-            resp.status_code = 400
-        else:
-            resp = jsonify({"idle": gate.idle(cursor)})
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-
-    # The interval only asks; assets/poll_gate.js asks /live/idle, and lets a tick through when there is
-    # news and the last poll has come back.
-    app.clientside_callback(ClientsideFunction("poll", "live"), Output("live-tick", "data"),
-                            Input("live-interval", "n_intervals"), State("live-tick", "data"),
-                            State("live-cursor", "data"), prevent_initial_call=True)
+    from dashboard import live_stream
+    live_stream.register(app, engine)
+    # The ticker's language follows the page's state; the script keeps its cases and redraws in place.
+    app.clientside_callback(
+        """function (ui) {
+            if (ui && window.cgztLive) { window.cgztLive.lang(ui.lang); }
+            return window.dash_clientside.no_update;
+        }""", Output("live-lang", "data"), Input("ui", "data"))

@@ -1204,7 +1204,7 @@ def register_panels(app, engine) -> None:
 
     # The panels follow "panel-ui": the state, released once the map has drawn its grids (at once after the
     # first paint), so the first render's layer downloads and drawing never queue behind KPI queries. The
-    # same moment releases the live poll (window.cgztMapDrawn, read by assets/poll_gate.js).
+    # same moment opens the live stream (window.cgztMapDrawn, read by assets/live_stream.js).
     app.clientside_callback(
         """function (ui) {
             if (!ui) { return window.dash_clientside.no_update; }
@@ -1215,7 +1215,7 @@ def register_panels(app, engine) -> None:
                     if (m && window.L) { m.eachLayer(function (l) {
                         if (l instanceof L.GeoJSON && l.options.pane === 'grids') { n += l.getLayers().length; } }); }
                     if (!want || n > 0 || Date.now() - t0 > 5000) {
-                        window.cgztMapDrawn = true;  // assets/poll_gate.js: the live poll may start
+                        window.cgztMapDrawn = true;  // assets/live_stream.js: the live stream may open
                         resolve(ui);
                     } else { setTimeout(wait, 40); }
                 })();

@@ -345,8 +345,8 @@ def register(app, engine) -> None:
                 urgent or no_update, no_update)
 
     # Ticks: an interval reaches the server only when that callback's previous request has returned
-    # (assets/poll_gate.js, the same gate as the map's live poll). Dash drops the answer of a request
-    # overtaken by a newer one of the same callback, so a poll faster than the round trip would never update.
+    # (assets/poll_gate.js). Dash drops the answer of a request overtaken by a newer one of the same
+    # callback, so a poll faster than the round trip would never update.
     for interval, tick in (("wall-live-interval", "wall-live-tick"), ("wall-refresh", "wall-refresh-tick")):
         app.clientside_callback(ClientsideFunction("poll", "tick"), Output(tick, "data"),
                                 Input(interval, "n_intervals"), State(tick, "data"), prevent_initial_call=True)

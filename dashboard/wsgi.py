@@ -1,7 +1,7 @@
 """The WSGI entry point for production: several worker processes over one shared store.
 
     python app.py migrate                                    # once, before the workers start
-    gunicorn -w 4 -b 127.0.0.1:8050 'dashboard.wsgi:server'   # DATABASE_URL=postgresql://...
+    gunicorn -b 127.0.0.1:8050 'dashboard.wsgi:server'       # DATABASE_URL=postgresql://...; gunicorn.conf.py
 
 Why a separate entry from `python app.py`: that command seeds demo data into an empty store and runs Flask's
 development server. A worker must never seed or migrate (several would race), so it refuses to start on a

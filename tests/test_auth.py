@@ -284,7 +284,7 @@ def test_a_worker_reads_a_signed_in_user_once_not_per_request(seeded_url, monkey
     event.listen(engine, "before_cursor_execute",
                  lambda conn, cur, stmt, *a: reads.append(stmt) if "FROM users" in stmt else None)
     for _ in range(4):
-        assert client.get("/live/idle?c=not-json").status_code == 400   # signed in (not 401), bad cursor
+        assert client.get("/live/stream?after=x").status_code == 400   # signed in (not 401), bad cursor
         time.sleep(USER_TTL_S * 0.8)
     assert len(reads) <= 1, reads
     engine.dispose()

@@ -313,3 +313,27 @@ def test_a_crafted_case_click_of_another_department_shows_nothing(base, world, l
     other = click(world["case_b"])
     assert "未找到" in other and world["case_b"]["grid_code"] not in other
     assert not world["case_b"]["description"] or world["case_b"]["description"] not in other
+
+
+def test_the_live_stream_carries_only_the_users_scope(base, xs_store, world, liaison_a):
+    """The pushed live cases (GET /live/stream) are filtered per user on the server: another department's
+    news moves the stream's id but never reaches the liaison."""
+    from tests.test_live import add_event
+    from tests.test_live_stream import Stream
+    s = Stream(liaison_a, base)
+    s.next(), s.next()
+    context = json.loads(s.next()["data"])
+    assert all(r["dept"] == world["A"] for r in context)
+    with xs_store.begin() as conn:
+        other = add_event(conn, world["case_b"]["id"])
+    with xs_store.begin() as conn:
+        mine = add_event(conn, world["case_a"]["id"])
+    got, last = [], 0
+    while last < mine:
+        msg = s.next()
+        last = int(msg.get("id", last))
+        if msg.get("event") == "cases":
+            got += json.loads(msg["data"])
+    s.close()
+    assert [r["event"] for r in got] == [mine] and other not in [r["event"] for r in got]
+    assert {r["code"] for r in got} == {world["case_a"]["code"]}

@@ -193,22 +193,31 @@ def test_a_failed_grid_bundle_holds_back_no_callback_and_is_retried(page, base, 
     assert page.evaluate("() => !!window.dash_ag_grid.getApi('table')")
 
 
-def test_first_live_poll_waits_for_the_map_to_draw(page, base, expected):
-    """The live layer's first request goes out after the grids are on the map, not in the middle of the
-    first paint; the ticker still fills."""
-    page.add_init_script("""(() => { const f = window.fetch; window.__liveFirst = null;
+def test_the_live_stream_opens_after_the_map_has_drawn(page, base, expected):
+    """The live layer's stream opens after the grids are on the map, not in the middle of the first paint;
+    the ticker still fills, and no Dash callback carries the live cases."""
+    page.add_init_script("""(() => { window.__liveFirst = null; window.__liveCallbacks = 0;
+        const grids = () => { let n = 0; (window.__maps || []).forEach(m => m.eachLayer(l => {
+            if (l instanceof L.GeoJSON && l.options.pane === 'grids') n += l.getLayers().length; })); return n; };
+        const ES = window.EventSource;
+        window.EventSource = function (url, opts) {
+            if (!window.__liveFirst) { window.__liveFirst = {grids: grids(), url: String(url)}; }
+            return new ES(url, opts); };
+        window.EventSource.prototype = ES.prototype;
+        ['CONNECTING', 'OPEN', 'CLOSED'].forEach(k => { window.EventSource[k] = ES[k]; });
+        const f = window.fetch;
         window.fetch = function (url, init) {
-            if (!window.__liveFirst && String(url).includes('_dash-update-component')
-                && init && String(init.body).includes('live-tick')) {
-                let n = 0; (window.__maps || []).forEach(m => m.eachLayer(l => {
-                    if (l instanceof L.GeoJSON && l.options.pane === 'grids') n += l.getLayers().length; }));
-                window.__liveFirst = {grids: n};
-            }
+            if (String(url).includes('_dash-update-component') && init && /live-(tick|cursor|ticker)/.test(String(init.body))) {
+                window.__liveCallbacks += 1; }
             return f.apply(this, arguments); }; })()""")
     page.goto(base + "/")
     wait_counts(page, {"grids": expected["grids"]})
     page.wait_for_selector("#live-ticker .live-row", state="attached", timeout=30_000)
-    assert page.evaluate("() => window.__liveFirst") == {"grids": expected["grids"]}
+    assert page.evaluate("() => window.__liveFirst") == {"grids": expected["grids"], "url": "/live/stream"}
+    assert page.evaluate("() => window.__liveCallbacks") == 0
+    # The language switch redraws the ticker in place.
+    page.click("#lang-btn")
+    page.wait_for_function("() => document.querySelector('#live-ticker .live-head').innerText === 'Live cases'")
 
 
 def test_english_switch(page, base, expected):

@@ -24,8 +24,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def gunicorn(url: str, port: int, workers: int = 2):
-    env = dict(os.environ, DATABASE_URL=url)
+def gunicorn(url: str, port: int, workers: int = 2, **env_extra):
+    env = dict(os.environ, DATABASE_URL=url, **env_extra)
     return subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                              "--timeout", "120", "dashboard.wsgi:server"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=die_with_parent)
@@ -79,6 +79,62 @@ def test_workers_serve_one_store_alike(seeded_url):
     finally:
         out = stop(proc)
     assert "Booting worker" in out
+
+
+def test_live_news_reaches_streams_on_every_worker(seeded_url):
+    """Live updates reach browsers connected to any worker: with two workers each allowed two streams
+    (gunicorn.conf.py's threaded workers), four pages' streams are held by both, a full worker refuses a
+    fifth with 503 and Retry-After, other requests are still answered, and one new event reaches all four."""
+    import json
+
+    from sqlalchemy import select
+
+    from data.store.schema import Case
+    from tests.test_live import add_event
+    port = free_port()
+    proc = gunicorn(seeded_url, port, workers=2, CGZT_MAX_STREAMS="2")
+    streams = []
+    try:
+        assert wait_up(proc, port), stop(proc)
+        base = f"http://127.0.0.1:{port}"
+        cookies = sign_in(base, seeded_url, f"wsgi-{uuid.uuid4().hex[:8]}", role="viewer")
+        refused = []
+        for _ in range(60):
+            if len(streams) == 4:
+                break
+            http = requests.Session()
+            for c in cookies:
+                http.cookies.set(c["name"], c["value"])
+            r = http.get(base + "/live/stream", stream=True, timeout=(10, 30))
+            if r.status_code == 503:
+                refused.append(r.headers.get("Retry-After"))
+                r.close()
+                time.sleep(0.1)
+                continue
+            assert r.status_code == 200, r.text
+            streams.append(r)
+        assert len(streams) == 4, f"only {len(streams)} streams after {len(refused)} refusals"
+        assert set(refused) <= {"2"}
+        r = requests.get(base + "/live/stream", cookies={c["name"]: c["value"] for c in cookies}, timeout=10)
+        assert r.status_code == 503 and r.json()["error"] == "busy"          # both workers are full
+        assert requests.get(base + "/healthz", timeout=10).status_code == 200
+        engine = make_engine(seeded_url)
+        with engine.begin() as conn:
+            eid = add_event(conn, conn.execute(select(Case.id).limit(1)).scalar())
+        engine.dispose()
+        for s in streams:
+            lines = s.iter_lines(decode_unicode=True)
+            deadline = time.monotonic() + 20
+            got = []
+            while eid not in got:
+                assert time.monotonic() < deadline, "a stream never carried the new event"
+                line = next(lines)
+                if line.startswith("data: ["):
+                    got += [r["event"] for r in json.loads(line[6:])]
+    finally:
+        for s in streams:
+            s.close()
+        stop(proc)
 
 
 def test_a_store_behind_the_schema_is_refused(db_kind, request, tmp_path_factory):
