@@ -13,11 +13,17 @@ worker_class = "gthread"
 threads = int(os.environ.get("CGZT_THREADS", "150"))
 # A worker's first request runs Dash's layout validation: tens of seconds at full scale on a busy machine.
 timeout = 120
+# Idle keep-alive connections are kept longer than clients keep theirs (nginx's default 75 s), so a client
+# reusing a connection never meets one the server has just closed (bench/load.py saw a few such resets at
+# gunicorn's default of 2 s).
+keepalive = 75
 
 
 def on_starting(server):
     """A process holds at most CGZT_MAX_STREAMS streams: its threads less a reserve for the pages' other
     requests (beyond it the stream is refused with 503 and Retry-After, and the page retries, landing on
-    whichever process accepts). Set here, from the thread count in effect, flags included."""
+    whichever process accepts). Set here, from the thread count in effect, flags included. The other
+    requests run at most CGZT_REQUEST_SLOTS at a time per process (dashboard/request_slots.py)."""
     n = server.cfg.threads if server.cfg.worker_class_str == "gthread" else 0
     os.environ.setdefault("CGZT_MAX_STREAMS", str(max(0, n - max(4, n // 5))))
+    os.environ.setdefault("CGZT_REQUEST_SLOTS", "2")

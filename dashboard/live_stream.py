@@ -32,6 +32,7 @@ import time
 
 from flask import Response, g, jsonify, request, stream_with_context
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.colours import STATUS_COLOURS
 from dashboard.i18n import t
@@ -185,7 +186,10 @@ def register(app, engine) -> Hub:
             if user is None:   # auth off (tests, tools)
                 return True
             g.pop("cgzt_user", None)
-            now = current_user()
+            try:
+                now = current_user()
+            except SQLAlchemyError:   # the store is busy or restarting: ask again at the next wake
+                return True
             return now is not None and now.id == user.id and now.scope == user.scope
 
         def stream():

@@ -132,7 +132,7 @@ def create_app(engine: Engine, auth: bool = True) -> dash.Dash:
     auth=False (tests and tools only) serves without login and CSRF checks; headers and limits stay.
     """
     from dashboard import auth as access
-    from dashboard import compressed_static, export, faults, live, map_page, router, scripts, workspace
+    from dashboard import compressed_static, export, faults, live, map_page, request_slots, router, scripts, workspace
     scripts.trim()
     server = Flask(__name__)
     compressed_static.configure(server)
@@ -152,6 +152,7 @@ def create_app(engine: Engine, auth: bool = True) -> dash.Dash:
     router.mount_wall(app, engine)       # /wall: its own Dash app (dashboard/wall.py)
     # After every callback is registered: the CSP admits exactly Dash's inline scripts by their hashes.
     server.extensions["cgzt_auth"].script_hashes = app.csp_hashes()
+    request_slots.install(server)        # last: around everything the server answers
     return app
 
 
