@@ -1,14 +1,11 @@
-"""At most CGZT_REQUEST_SLOTS ordinary requests at once in a process; live streams and static files are not
-counted.
+"""At most CGZT_REQUEST_SLOTS ordinary requests at once in a process; the live streams are not counted.
 
 Why: gunicorn's threaded workers (gunicorn.conf.py) give each process 150 threads so that open map pages can
 hold their live streams. Without a limit the same threads would also run 150 callbacks at once: each one
 slower (they share one interpreter lock), every one holding a database connection for longer, and the
 connection pool (15 per process) ran dry under bench/load.py (978 waits over 10 s, answered 503). With a few
 slots a process works like the sync workers did, a few requests at a time in arrival order, while a stream
-waits for news without a slot. Static files (bundles, CSS, icons: served from memory, no store) do not
-wait behind callbacks either: in a queue of 300 ms callbacks their p95 was 1.2 s. Unset or 0 (the
-development server, tests): no limit.
+waits for news without a slot. Unset or 0 (the development server, tests): no limit.
 """
 from __future__ import annotations
 
@@ -40,8 +37,7 @@ class RequestSlots:
 
 def install(server) -> None:
     """Wrap the Flask server's WSGI app when CGZT_REQUEST_SLOTS is set (gunicorn.conf.py sets it)."""
-    from dashboard.auth import STATIC_PREFIXES
     from dashboard.live_stream import STREAM_PATH
     slots = int(os.environ.get("CGZT_REQUEST_SLOTS", "0") or 0)
     if slots > 0:
-        server.wsgi_app = RequestSlots(server.wsgi_app, slots, (STREAM_PATH, *STATIC_PREFIXES, "/_favicon"))
+        server.wsgi_app = RequestSlots(server.wsgi_app, slots, (STREAM_PATH,))
