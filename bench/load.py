@@ -797,6 +797,8 @@ def run_load(label, base, info, actions, args, seconds, people, proc, dbname, fa
     def measure():      # the ramp is over: CPU counts from here
         meter.start()
         mark.update(c0=time.process_time(), w0=time.perf_counter(), la0=os.getloadavg())
+    from map_paint import cpu_probe   # this host's speed: the same code has run 40 % slower a minute later
+    probe = cpu_probe()
     run = Run(base, info, actions, args, seconds, on_measure=measure)
     asyncio.run(run.main(people, fault))
     wall = time.perf_counter() - mark["w0"]
@@ -804,6 +806,7 @@ def run_load(label, base, info, actions, args, seconds, people, proc, dbname, fa
     cpu = meter.stop()
     _, ramp_summary = table(run.stats, args.ramp, before=args.ramp)
     lines, summary = table(run.stats, wall, since=args.ramp)
+    print(f"\nCPU probe before the run {probe:.0f} ms, after {cpu_probe():.0f} ms (bench/map_paint.py; lower is faster)")
     print(f"\n### {label}: ramp {args.ramp:.0f} s, then {seconds / 60:.1f} min measured, "
           f"{sum(p['kind'] == 'viewer' for p in people)} viewers, {sum(p['kind'] == 'liaison' for p in people)} "
           f"liaisons; load average {mark['la0'][0]:.1f} when measuring began, {os.getloadavg()[0]:.1f} after\n")

@@ -58,3 +58,15 @@ def test_the_slot_comes_back_after_an_error():
     after.start()
     after.join(5)
     assert not after.is_alive() and seen == ["/after"]   # the failed call gave its slot back
+
+
+def test_installed_from_the_setting_with_the_live_stream_exempt(monkeypatch):
+    from flask import Flask
+
+    from dashboard import request_slots
+    server = Flask(__name__)
+    request_slots.install(server)
+    assert not isinstance(server.wsgi_app, RequestSlots)      # unset: the development server, tests
+    monkeypatch.setenv("CGZT_REQUEST_SLOTS", "2")
+    request_slots.install(server)
+    assert isinstance(server.wsgi_app, RequestSlots) and server.wsgi_app.exempt == ("/live/stream",)
