@@ -115,7 +115,6 @@
   setInterval(ensure, 250);
 
   window.cgztLive = {
-    lang: function (l) { l = l === "en" ? "en" : "zh"; if (l !== lang) { lang = l; draw(); } },
-    count: function () { return Object.keys(cases).length; }
+    lang: function (l) { l = l === "en" ? "en" : "zh"; if (l !== lang) { lang = l; draw(); } }
   };
 })();

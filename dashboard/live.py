@@ -17,7 +17,6 @@ Mounting contract (the map page): `*layout_parts()` beside the map, `map_layer()
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlparse
 
 import dash_leaflet as dl
 from dash import Input, Output, dcc, html
@@ -101,15 +100,6 @@ def merge(cases: list[dict], fresh: list[dict], flash: bool = True) -> list[dict
         by_code[r["code"]] = r
     out = sorted(by_code.values(), key=lambda c: c["event"], reverse=True)
     return out[:KEEP]
-
-
-def _lang() -> str:
-    from flask import request
-    try:
-        q = parse_qs(urlparse(request.referrer or "").query)
-    except RuntimeError:
-        return "zh"
-    return "en" if q.get("lang", [""])[0] == "en" else "zh"
 
 
 def markers(cases: list[dict], lang: str = "zh") -> list:
