@@ -349,6 +349,22 @@ def perform(engine, user, code: str, version, action: str, note=None, department
 FIELDS = {"dispatch": ("dept",), "extend": ("hours",), "feedback": ("photos",)}
 
 
+def _first_click(prop_ids: dict, triggered: list):
+    """The trigger `act` answers. Dash merges inputs changed in the same round into one request, and
+    `ctx.triggered_id` is only the first of them: a click that arrives with a new `ws-seen` must not be
+    read as the case reload (the confirmation would never open). A click wins; a button re-rendered
+    with n_clicks 0 is no click."""
+    values = {t.get("prop_id"): t.get("value") for t in triggered or ()}
+    ids = dict(prop_ids or {})
+    for pid, cid in ids.items():
+        if isinstance(cid, dict) and cid.get("type") == "ws-act" and values.get(pid):
+            return cid
+    for name in ("ws-confirm", "ws-cancel", "ws-seen"):
+        if name in ids.values():
+            return name
+    return None
+
+
 def register(app, engine) -> None:
     server = app.server
 
@@ -430,11 +446,11 @@ def register(app, engine) -> None:
                   State("ws-refresh", "data"), State("ws-lang", "data"), prevent_initial_call=True)
     def act(_acts, _cancel, _confirm, seen, pending, note, dept, hours, contents, filenames, refresh, lang):
         lang = lang if lang in ("zh", "en") else "zh"
-        trig = ctx.triggered_id
+        trig = _first_click(ctx.triggered_prop_ids, ctx.triggered)
         keep = [no_update] * 6
         closed = [None, hidden, "", hidden, hidden, hidden]
         if isinstance(trig, dict) and trig.get("type") == "ws-act":
-            if not ctx.triggered or not ctx.triggered[0].get("value") or not isinstance(seen, dict):
+            if not isinstance(seen, dict):
                 return [no_update] * 12
             action = trig.get("action")
             if action not in workflow.ACTIONS:

@@ -172,6 +172,22 @@ def test_liaison_cannot_read_another_departments_case_by_a_crafted_callback(base
     assert b["grid_code"] not in text
 
 
+def test_a_click_merged_with_a_case_reload_opens_the_confirmation(base, world, liaison_a):
+    """Dash sends inputs changed in the same round as one request: an action click that arrives with the
+    case's reload (ws-seen) is still a click, whichever the renderer lists first."""
+    a = world["case_a"]
+    button = {"type": "ws-act", "action": "accept"}
+    seen = {"code": a["code"], "version": a["version"]}
+    click = json.dumps(button, sort_keys=True, separators=(",", ":")) + ".n_clicks"    # as the renderer names it
+    for changed in (["ws-seen.data", click], [click, "ws-seen.data"]):
+        status, out = dash_call(liaison_a, base, "ws-pending.data", {
+            '{"action":["ALL"],"type":"ws-act"}.n_clicks': [(button, 1)],
+            "ws-seen.data": seen, "ws-refresh.data": 0, "ws-lang.data": "zh"}, changed)
+        assert status == 200, out
+        assert out["ws-pending"]["data"] == {"action": "accept", "code": a["code"]}
+        assert out["ws-confirm-box"]["style"] == {}
+
+
 @pytest.mark.parametrize("action", ["accept", "return", "feedback", "ask_extension", "close", "dispatch"])
 def test_liaison_cannot_act_on_another_departments_case(base, xs_store, world, liaison_a, action):
     b = world["case_b"]
