@@ -132,7 +132,8 @@ def create_app(engine: Engine, auth: bool = True) -> dash.Dash:
     auth=False (tests and tools only) serves without login and CSRF checks; headers and limits stay.
     """
     from dashboard import auth as access
-    from dashboard import compressed_static, export, faults, live, map_page, request_slots, router, scripts, workspace
+    from dashboard import (compressed_static, export, faults, live, map_page, request_slots, router, scripts,
+                           static_cache, workspace)
     scripts.trim()
     server = Flask(__name__)
     compressed_static.configure(server)
@@ -143,6 +144,7 @@ def create_app(engine: Engine, auth: bool = True) -> dash.Dash:
     app.engine = engine
     access.install(server, engine, enabled=auth)
     faults.install(server)
+    static_cache.install(server)
     _register_routes(server, engine)
     export.register(server, engine)
     app.layout = router.layout(engine)   # the map page, the case workspace (/cases) or the wall (/wall)
