@@ -4,6 +4,7 @@ Expected numbers come from raw SQL on the seeded store; the page's period is the
 (dashboard/page_state.period), so the test computes the same bounds.
 """
 import re
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -253,8 +254,13 @@ def test_row_click_flies_to_the_case(page, base, areas):
 
 
 def test_case_click_on_the_map_pins_its_row(page, base, areas):
-    """Fly to a case through the table, then click it on the map: its row is pinned, selected, on top."""
-    page.goto(base + "/")
+    """Fly to a case through the table, then click it on the map: its row is pinned, selected, on top.
+
+    A fixed period: "30 days" starts a day later after midnight (CST), and the table's first row, the
+    oldest overdue case, would leave the map's cases between the row click and the map click."""
+    from data.clock import now_cst
+    today = now_cst().date()
+    page.goto(base + f"/?range=custom&start={today - timedelta(days=60)}&end={today + timedelta(days=2)}")
     first = "#table .ag-center-cols-container .ag-row[row-index='0'] [col-id='code']"
     page.wait_for_function("(sel) => { const c = document.querySelector(sel); return c && c.innerText.trim().length > 0; }",
                            arg=first)
