@@ -14,7 +14,9 @@ from collections import OrderedDict
 
 from flask import Request
 
-PREFIXES = ("/_dash-component-suites/", "/assets/", "/wall/_dash-component-suites/", "/wall/assets/")
+from dashboard.static_cache import ASSETS, SUITES
+
+PREFIXES = SUITES + ASSETS
 LIMIT_BYTES = 64 * 1024 * 1024
 
 

@@ -14,6 +14,7 @@ from flask import Flask, Response, jsonify, redirect, request
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
+from dashboard.static_cache import IMMUTABLE
 from data.store import meta as store_meta
 from data.store.engine import kind
 from data.store.schema import Base
@@ -21,7 +22,6 @@ from layers import cache
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def layer_url(name: str, version: str, variant: str = "wgs84") -> str:

@@ -355,7 +355,7 @@ def _first_click(prop_ids: dict, triggered: list):
     read as the case reload (the confirmation would never open). A click wins; a button re-rendered
     with n_clicks 0 is no click."""
     values = {t.get("prop_id"): t.get("value") for t in triggered or ()}
-    ids = dict(prop_ids or {})
+    ids = prop_ids or {}
     for pid, cid in ids.items():
         if isinstance(cid, dict) and cid.get("type") == "ws-act" and values.get(pid):
             return cid
