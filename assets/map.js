@@ -42,7 +42,6 @@
       if (!r._ctx || this.options.shape === "circle") { return L.CircleMarker.prototype._updatePath.call(this); }
       if (!r._drawing || this._empty()) { return; }
       var p = this._point, ctx = r._ctx, s = Math.max(Math.round(this._radius), 1);
-      r._drawnLayers[this._leaflet_id] = this;
       ctx.beginPath();
       if (this.options.shape === "square") { ctx.rect(p.x - s, p.y - s, 2 * s, 2 * s); }
       else if (this.options.shape === "triangle") {

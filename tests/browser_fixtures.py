@@ -287,7 +287,7 @@ def new_page(browser, viewport: dict | None = None, cookies: list | None = None)
     pg.set_default_timeout(30_000)
     pg.console_errors = []
     pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
-    pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e}"))
+    pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e.stack or e}"))
     return pg
 
 

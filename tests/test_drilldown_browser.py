@@ -288,3 +288,4 @@ def test_case_click_on_the_map_pins_its_row(page, base, areas):
     page.wait_for_function("(code) => { const r = document.querySelector('#table .ag-floating-top [col-id=\"code\"]');"
                            " return r && r.innerText.trim() === code; }", arg=code, timeout=15_000)
     screenshot(page, "map_case_pins_row")
+    assert not [e for e in page.console_errors if "favicon" not in e]
