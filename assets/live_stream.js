@@ -10,6 +10,7 @@
      resumes after the last event it had (Last-Event-ID). A refused stream (503: a busy server, the store
      down) is retried here with backoff, from the last event id this page saw.
    - Leaving the map page (the ticker leaves the document) closes the stream.
+   - A click on a marker or a ticker row opens that case (openCase).
    The language follows the page's state (`window.cgztLive.lang`, called by a clientside callback). */
 (function () {
   "use strict";
@@ -53,9 +54,23 @@
       layer.addLayer(L.marker([c.lat, c.lon], {
         pane: "live", title: c.code + " " + (lang === "en" ? c.name_en : c.name) + " · " + st.name,
         icon: L.divIcon({className: cls, iconSize: [18, 18], iconAnchor: [9, 9], popupAnchor: [0, -9],
-                         html: '<span class="live-dot" style="background:' + esc(st.colour) + '"></span>'})}));
+                         html: '<span class="live-dot" style="background:' + esc(st.colour) + '"></span>'})})
+        .on("click", function () { openCase(c.code, false); }));
     });
   }
+
+  // A marker or ticker row opens its case in the side panel (the map page's live_clicked): the markers lie
+  // above every other layer, so without this a click on one reached nothing. A ticker row also moves the map
+  // to the case. The server checks the case against the user's scope; the page only names it.
+  function openCase(code, fly) {
+    var c = cases[code], dc = window.dash_clientside;
+    if (!c || c.id == null || !dc || !dc.set_props) { return; }
+    dc.set_props("live-click", {data: {id: c.id, code: c.code, fly: fly, t: Date.now()}});
+  }
+  document.addEventListener("click", function (e) {
+    var row = e.target && e.target.closest && e.target.closest("#live-ticker .live-row");
+    if (row) { openCase(row.getAttribute("data-code"), true); }
+  });
 
   function drawTicker() {
     var el = ticker();

@@ -34,15 +34,17 @@ TICKER = 12         # rows in the ticker
 BATCH = 2000        # most events read per poll (a burst beyond it is read on the next polls)
 
 
-_COLUMNS = (CaseEvent.id, CaseEvent.at, CaseEvent.action, CaseEvent.to_status, Case.code, Case.lon, Case.lat,
+_COLUMNS = (CaseEvent.id, CaseEvent.at, CaseEvent.case_id, CaseEvent.action, CaseEvent.to_status, Case.code, Case.lon, Case.lat,
             Case.status, Case.priority, Case.class_code, CaseClass.name, CaseClass.name_en, Case.address,
             Case.grid_code, Case.department_code)
 
 
 def layout_parts() -> list:
-    """The ticker, filled by assets/live_stream.js (no Dash callback writes it), and the store its language
-    callback answers to."""
-    return [html.Div(id="live-ticker", className="live-ticker"), dcc.Store(id="live-lang")]
+    """The ticker, filled by assets/live_stream.js (no Dash callback writes it), the store its language
+    callback answers to, and `live-click`, where the script puts the case a marker or ticker row click opens
+    (the map page's `live_clicked`)."""
+    return [html.Div(id="live-ticker", className="live-ticker"), dcc.Store(id="live-lang"),
+            dcc.Store(id="live-click")]
 
 
 def map_layer():
@@ -56,7 +58,7 @@ def _event_query():
 
 
 def _row(r) -> dict:
-    return {"event": r.id, "at": r.at.strftime("%H:%M:%S") if r.at else "", "action": r.action,
+    return {"event": r.id, "id": r.case_id, "at": r.at.strftime("%H:%M:%S") if r.at else "", "action": r.action,
             "code": r.code, "lon": r.lon, "lat": r.lat, "status": r.status, "priority": r.priority,
             "class": r.class_code, "name": r.name, "name_en": r.name_en, "address": r.address or "",
             "grid": r.grid_code, "dept": r.department_code}

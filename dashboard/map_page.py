@@ -860,17 +860,16 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
 
     @app.callback(Output("detail", "children", allow_duplicate=True),
                   Output("map", "viewport", allow_duplicate=True), Output("drill", "data", allow_duplicate=True),
-                  Output("table", "dashGridOptions"), Output("table", "selectedRows"),
+                  Output("table", "dashGridOptions", allow_duplicate=True),
+                  Output("table", "selectedRows", allow_duplicate=True),
                   Output("grp-highlight", "children", allow_duplicate=True),
                   Input("cases", "clickData"), State("ui", "data"), State("map", "zoom"), prevent_initial_call=True)
     def case_clicked(feature, ui, zoom):
         """A district or street count drills into that area; a grid count zooms in; a case opens its details,
         is ringed on the map and pinned (selected) at the top of the table."""
-        from dash import Patch
         none = (no_update,) * 6
         if not feature:
             return none
-        lang = (ui or {}).get("lang", "zh")
         p = feature.get("properties", {})
         if "count" in p:
             if p.get("level") in ("district", "street"):
@@ -879,11 +878,46 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
             lon, lat = feature["geometry"]["coordinates"]
             return (no_update, jump(center=[lat, lon], zoom=min(round(zoom or 11) + 2, 18)),
                     *none[:4])
-        row = case_row(p["id"], lang)
+        panel, row, pinned, selected, ring = open_case(p["id"], p.get("code"), ui)
+        return panel, no_update, no_update, pinned, selected, ring
+
+    @app.callback(Output("detail", "children", allow_duplicate=True),
+                  Output("map", "viewport", allow_duplicate=True),
+                  Output("table", "dashGridOptions", allow_duplicate=True),
+                  Output("table", "selectedRows", allow_duplicate=True),
+                  Output("grp-highlight", "children", allow_duplicate=True),
+                  Input("live-click", "data"), State("ui", "data"), prevent_initial_call=True)
+    def live_clicked(click, ui):
+        """A live marker or ticker row (assets/live_stream.js) opens its case as a map click does; a ticker
+        row also brings the map to the case. Its own callback: the cases layer, case_clicked's input, is not
+        on the page when that layer is hidden, and Dash runs no callback with only some of its inputs."""
+        if not isinstance(click, dict) or click.get("id") is None:
+            return (no_update,) * 5
+        panel, row, pinned, selected, ring = open_case(click["id"], click.get("code"), ui)
+        return panel, case_view(row, ui) if click.get("fly") else no_update, pinned, selected, ring
+
+    def case_view(row, ui):
+        """The map's jump to a case opened from a list (the table, the ticker); none when it was not found."""
+        if not row:
+            return no_update
+        lon, lat = _to_display(row["lon"], row["lat"], ui or {})
+        return jump(center=[lat, lon], zoom=17)
+
+    def open_case(case_id, code, ui):
+        """(side panel, table row or None, pinned-row patch, selection, ring) of a case the browser named:
+        its details, pinned and selected at the top of the table and ringed on the map; outside the user's
+        scope it is "not found" and nothing is pinned or ringed."""
+        from dash import Patch
+        lang = (ui or {}).get("lang", "zh")
+        try:
+            case_id = int(case_id)
+        except (TypeError, ValueError):
+            return html.Div(t("not_found", lang, q=code or "")), None, no_update, no_update, []
+        row = case_row(case_id, lang)
         pinned = Patch()
         pinned["pinnedTopRowData"] = [row] if row else []
-        return (case_panel(p["id"], p.get("code"), lang), no_update, no_update, pinned,
-                {"ids": [str(p["id"])]}, highlight(row, ui))
+        return (case_panel(case_id, code, lang), row, pinned, {"ids": [str(case_id)]} if row else {"ids": []},
+                highlight(row, ui))
 
     @app.callback(Output("detail", "children", allow_duplicate=True),
                   Output("map", "viewport", allow_duplicate=True),
@@ -891,15 +925,10 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
                   Input("table", "cellClicked"), State("ui", "data"), prevent_initial_call=True)
     def row_clicked(cell, ui):
         """A row of the table: fly the map to the case, ring it and show its details."""
-        if not cell or cell.get("rowId") in (None, ""):
+        if not isinstance(cell, dict) or cell.get("rowId") in (None, ""):
             return no_update, no_update, no_update
-        lang = (ui or {}).get("lang", "zh")
-        row = case_row(int(cell["rowId"]), lang)
-        if row is None:
-            return html.Div(t("not_found", lang, q=cell.get("rowId"))), no_update, []
-        lon, lat = _to_display(row["lon"], row["lat"], ui or {})
-        return case_panel(row["id"], row["code"], lang), \
-            jump(center=[lat, lon], zoom=17), highlight(row, ui)
+        panel, row, _, _, ring = open_case(cell["rowId"], cell["rowId"], ui)
+        return panel, case_view(row, ui), ring
 
     def case_row(case_id, lang):
         """The table row of one case, or None outside the signed-in user's scope (the id comes from the

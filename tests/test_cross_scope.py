@@ -101,7 +101,10 @@ def dash_call(http, base, output: str, values: dict, changed: list[str]):
     """POST one callback to /_dash-update-component; values map 'id.prop' to a value (wildcard inputs: a list
     of (id dict, value)). Returns (status, {id: {prop: value}})."""
     deps = http.get(base + "/_dash-dependencies", timeout=30).json()
-    cb = next(d for d in deps if output in d["output"])
+    found = [d for d in deps if output in d["output"]]
+    if len(found) > 1:   # an output several callbacks write (allow_duplicate): the one whose inputs changed
+        found = [d for d in found if {c.rsplit(".", 1)[0] for c in changed} <= {i["id"] for i in d["inputs"]}]
+    cb = found[0]
 
     def entry(spec):
         v = values.get(f'{spec["id"]}.{spec["property"]}')
@@ -329,6 +332,29 @@ def test_a_crafted_case_click_of_another_department_shows_nothing(base, world, l
     other = click(world["case_b"])
     assert "未找到" in other and world["case_b"]["grid_code"] not in other
     assert not world["case_b"]["description"] or world["case_b"]["description"] not in other
+
+
+def test_a_crafted_live_click_of_another_department_shows_nothing(base, world, liaison_a):
+    """The live markers' and ticker's click (live-click) names a case id: the server opens it only in scope,
+    and a malformed id is "not found", not an error."""
+    def click(data):
+        status, out = dash_call(liaison_a, base, "table.selectedRows", {"live-click.data": data,
+                                                                        "ui.data": {"lang": "zh"}},
+                                ["live-click.data"])
+        assert status == 200, out
+        return out
+    a, b = world["case_a"], world["case_b"]
+    mine = click({"id": a["id"], "code": a["code"], "fly": True, "t": 1})
+    assert a["grid_code"] in json.dumps(mine["detail"], ensure_ascii=False)
+    assert mine["table"]["selectedRows"] == {"ids": [str(a["id"])]}
+    assert mine["map"]["viewport"]["zoom"] == 17 and mine["grp-highlight"]["children"]   # a ticker row flies
+    other = click({"id": b["id"], "code": b["code"], "fly": True, "t": 2})
+    text = json.dumps(other, ensure_ascii=False)
+    assert "未找到" in text and b["grid_code"] not in text
+    assert "map" not in other and other["grp-highlight"]["children"] == []
+    assert other["table"]["selectedRows"] == {"ids": []}
+    for junk in ({"id": "1 OR 1=1", "code": "x"}, {"id": {"a": 1}}, {"id": [1]}):
+        assert "未找到" in json.dumps(click(junk), ensure_ascii=False)
 
 
 def test_the_live_stream_carries_only_the_users_scope(base, xs_store, world, liaison_a):
