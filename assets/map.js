@@ -3,7 +3,31 @@
    stays read-only in production. Every function reads its parameters from the layer's hideout. */
 (function () {
   "use strict";
-  function hideout(ctx) { return (ctx && (ctx.hideout || (ctx.props && ctx.props.hideout))) || {}; }
+  /* Restyle in place. dash-leaflet clears and re-adds every feature of a GeoJSON layer whose `hideout` prop
+     changes: for the 6,535 grid polygons that was the largest piece of a filter change in the browser. A
+     style-only change of the grids or setbacks (the server's restyle-<pane> stores, map_page._place) comes
+     here instead: its hideout stands in for the props' one in every style call of that layer, resetStyle
+     hovers included, and the features stay. A layer that gets new props (a new url, a new layer) has a new
+     hideout object, which ends the stand-in. */
+  var standIns = new WeakMap(), seen = {}, pending = {};
+  function prop(ctx, k) { return ctx && (ctx[k] !== undefined ? ctx[k] : (ctx.props && ctx.props[k])); }
+  function hideout(ctx) {
+    var h = prop(ctx, "hideout") || {}, pane = prop(ctx, "pane");
+    if (pane) {
+      var url = prop(ctx, "url"), p = pending[pane];
+      seen[pane] = { base: h, url: url };
+      if (p) { delete pending[pane]; if (p.url === url && !standIns.has(h)) { standIns.set(h, p.hideout); } }
+    }
+    return standIns.get(h) || h;
+  }
+  function restyle(pane, url, h) {
+    var s = seen[pane];
+    if (!s || s.url !== url) { pending[pane] = { url: url, hideout: h }; return; }  /* features still loading */
+    standIns.set(s.base, h);
+    (window.cgztMaps || []).forEach(function (m) {
+      m.eachLayer(function (l) { if (l instanceof L.GeoJSON && l.options.pane === pane) { l.resetStyle(); } });
+    });
+  }
 
   /* Every map is remembered so tests and tools can read Leaflet's own state; the zoom is mirrored into
      a class on the container so boundary labels appear as you zoom in (pure CSS, no re-render). */
@@ -61,6 +85,7 @@
 
   window.cgzt = Object.assign({}, window.cgzt, {
     map: {
+      restyle: restyle,
       gridStyle: function (feature, ctx) {
         var h = hideout(ctx), v = (h.values || {})[feature.properties.code];
         if (v === undefined && h.missing !== undefined) { v = h.missing; }

@@ -286,6 +286,7 @@ def _layout(engine):
         dcc.Store(id="panel-ui"),
         dcc.Store(id="panels-shown"),
         dcc.Store(id="chart-click"),
+        *[dcc.Store(id=f"restyle-{name}") for name in RESTYLED_IN_PLACE], dcc.Store(id="restyle-done"),
         _header(c, ui),
         html.Div(className="cgzt-crumbbar", children=[
             html.Nav(crumbs, id="crumbs", className="cgzt-crumbs"),
@@ -606,6 +607,11 @@ def layer_key(children) -> list | None:
     return [getattr(c, "url", None), _digest(getattr(c, "hideout", None))]
 
 
+# Layers whose style-only changes are applied by the page's own script (assets/map.js `restyle`) through a
+# store: a new `hideout` prop makes dash-leaflet clear and re-add every feature (6,535 grid polygons).
+RESTYLED_IN_PLACE = ("grids", "setbacks")
+
+
 def _place(name, children, keys: dict, out: dict, prop_id) -> None:
     """Put a layer group's new children into `out` only when its key moved; restyle in place when only the
     hideout did (the layer keeps its features, and Dash registers no new component)."""
@@ -614,7 +620,10 @@ def _place(name, children, keys: dict, out: dict, prop_id) -> None:
     if new == old:
         return
     if new and old and new[0] == old[0] and new[0] is not None:
-        set_props(children[0].id, {"hideout": children[0].hideout})
+        if name in RESTYLED_IN_PLACE:
+            set_props(f"restyle-{name}", {"data": {"url": new[0], "hideout": children[0].hideout}})
+        else:
+            set_props(children[0].id, {"hideout": children[0].hideout})
     else:
         out[prop_id] = children
     keys[name] = new
@@ -1277,6 +1286,16 @@ def register_panels(app, engine) -> None:
             if shown["charts"].get(c) != digests[c]:
                 set_props(f"ch-{c}", {"figure": figs[c]})
         return out_tiles, no_update, no_update, {"kpis": kpi_digest, "charts": digests}
+
+    app.clientside_callback(
+        """function () {
+            const t = window.dash_clientside.callback_context.triggered_id, i = %s.indexOf((t || '').slice(8));
+            const r = arguments[i];
+            if (i >= 0 && r && window.cgzt) { window.cgzt.map.restyle(t.slice(8), r.url, r.hideout); }
+            return window.dash_clientside.no_update;
+        }""" % json.dumps(list(RESTYLED_IN_PLACE)),
+        Output("restyle-done", "data"), [Input(f"restyle-{name}", "data") for name in RESTYLED_IN_PLACE],
+        prevent_initial_call=True)
 
     # A chart click becomes a filter through `sync` (its store carries the time, so the same bar twice counts).
     app.clientside_callback(

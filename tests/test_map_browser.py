@@ -294,3 +294,58 @@ def test_individual_cases_are_painted_in_every_shape(page, base, seeded_engine):
     assert len(painted) >= 2, painted
     assert all(s["blank"] == 0 and s["painted"] > 0 for s in painted.values()), painted
     assert not [e for e in page.console_errors if "favicon" not in e]
+
+
+FEATURE_JS = """(code) => { let out = null; window.__maps[0].eachLayer(l => {
+    if (l instanceof L.GeoJSON && l.options.pane === 'grids') l.eachLayer(f => {
+        if (f.feature.properties.code === code) out = {id: L.stamp(f), fill: [f.options.fillColor, f.options.fillOpacity]}; }); });
+    return out; }"""
+
+
+def test_style_changes_restyle_the_grids_in_place(page, base, seeded_engine):
+    """A metric or filter change restyles the 6,535 grid polygons where they are (assets/map.js `restyle`)
+    instead of dash-leaflet's clear and re-add; the colours are the server's values, and a hover ends on the
+    new style, not the one the layer was created with."""
+    from dashboard import page_state as ps
+    from dashboard.map_page import grid_values, metric_bands, parse_ui
+    with seeded_engine.connect() as conn:
+        busy, district = conn.execute(text(
+            "SELECT grid_code, substr(grid_code, 1, 6) FROM cases GROUP BY grid_code ORDER BY count(*) DESC, grid_code"
+            " LIMIT 1")).one()
+        outside = conn.execute(text("SELECT code FROM grids WHERE code NOT LIKE :d ORDER BY code LIMIT 1"),
+                               {"d": district + "%"}).scalar()
+        n_grids = conn.execute(text("SELECT count(*) FROM grids")).scalar()
+
+    def colour(metric, code, query):
+        v = grid_values(seeded_engine, metric, ps.filters(parse_ui(query))).get(code)
+        return [b[1] for b in metric_bands(metric) if v is not None and v >= b[0]][-1] if v is not None else None
+
+    page.goto(base + "/?layers=grids&metric=open")
+    wait_counts(page, {"grids": n_grids})
+    before = page.evaluate(FEATURE_JS, busy)
+    assert before["fill"][0] == colour("open", busy, "layers=grids&metric=open")
+    want = colour("close_rate", busy, "layers=grids&metric=close_rate")
+    assert want and want != before["fill"][0]
+    page.click("#metric input[value='close_rate']")
+    page.wait_for_function("([code, want]) => { let c = null; window.__maps[0].eachLayer(l => {"
+                           " if (l instanceof L.GeoJSON && l.options.pane === 'grids') l.eachLayer(f => {"
+                           " if (f.feature.properties.code === code) c = f.options.fillColor; }); }); return c === want; }",
+                           arg=[busy, want], timeout=15_000)
+    after = page.evaluate(FEATURE_JS, busy)
+    assert after["id"] == before["id"]                   # the same polygon, restyled: not re-added
+    # Hover over the grid and away: Leaflet's resetStyle ends on the new metric's colour.
+    box = page.evaluate("""(code) => { const m = window.__maps[0]; let hit = null; m.eachLayer(l => {
+        if (l instanceof L.GeoJSON && l.options.pane === 'grids') l.eachLayer(f => {
+            if (f.feature.properties.code === code) hit = f; }); });
+        hit.fire('mouseover', {target: hit, layer: hit}); hit.fire('mouseout', {target: hit, layer: hit});
+        return hit.options.fillColor; }""", busy)
+    assert box == want
+    # A district filter dims the grids outside it, again in place.
+    page.evaluate("(d) => window.dash_clientside.set_props('f-district', {value: d})", district)
+    page.wait_for_function("(code) => { let o = null; window.__maps[0].eachLayer(l => {"
+                           " if (l instanceof L.GeoJSON && l.options.pane === 'grids') l.eachLayer(f => {"
+                           " if (f.feature.properties.code === code) o = f.options.fillOpacity; }); }); return o === 0.08; }",
+                           arg=outside, timeout=15_000)
+    assert page.evaluate(FEATURE_JS, busy)["id"] == before["id"]
+    screenshot(page, "map_grids_restyled")
+    assert not [e for e in page.console_errors if "favicon" not in e]
