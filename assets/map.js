@@ -14,8 +14,8 @@
   function hideout(ctx) {
     var h = prop(ctx, "hideout") || {}, pane = prop(ctx, "pane");
     if (pane) {
-      var url = prop(ctx, "url"), p = pending[pane];
-      seen[pane] = { base: h, url: url };
+      var url = prop(ctx, "url"), p = pending[pane], s = seen[pane];
+      if (!s || s.base !== h || s.url !== url) { seen[pane] = { base: h, url: url }; }  /* once a layer */
       if (p) { delete pending[pane]; if (p.url === url && !standIns.has(h)) { standIns.set(h, p.hideout); } }
     }
     return standIns.get(h) || h;

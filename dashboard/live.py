@@ -34,9 +34,9 @@ TICKER = 12         # rows in the ticker
 BATCH = 2000        # most events read per poll (a burst beyond it is read on the next polls)
 
 
-_COLUMNS = (CaseEvent.id, CaseEvent.at, CaseEvent.case_id, CaseEvent.action, CaseEvent.to_status, Case.code, Case.lon, Case.lat,
-            Case.status, Case.priority, Case.class_code, CaseClass.name, CaseClass.name_en, Case.address,
-            Case.grid_code, Case.department_code)
+_COLUMNS = (CaseEvent.id, CaseEvent.at, CaseEvent.case_id, CaseEvent.action, CaseEvent.to_status, Case.code,
+            Case.lon, Case.lat, Case.status, Case.priority, Case.class_code, CaseClass.name, CaseClass.name_en,
+            Case.address, Case.grid_code, Case.department_code)
 
 
 def layout_parts() -> list:

@@ -887,7 +887,7 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
             lon, lat = feature["geometry"]["coordinates"]
             return (no_update, jump(center=[lat, lon], zoom=min(round(zoom or 11) + 2, 18)),
                     *none[:4])
-        panel, row, pinned, selected, ring = open_case(p["id"], p.get("code"), ui)
+        panel, _, pinned, selected, ring = open_case(p["id"], p.get("code"), ui)
         return panel, no_update, no_update, pinned, selected, ring
 
     @app.callback(Output("detail", "children", allow_duplicate=True),
@@ -939,20 +939,16 @@ def register(app, engine) -> None:  # noqa: C901 - one place for the page's call
         panel, row, _, _, ring = open_case(cell["rowId"], cell["rowId"], ui)
         return panel, case_view(row, ui), ring
 
-    def case_row(case_id, lang):
+    def case_row(case_id: int, lang):
         """The table row of one case, or None outside the signed-in user's scope (the id comes from the
-        browser)."""
+        browser; open_case has made it an int)."""
         from dashboard.auth import request_scope
         from layers.table import one
         scope = request_scope()
         with engine.connect() as conn:
-            if not scope.all:
-                try:
-                    cid = int(case_id)
-                except (TypeError, ValueError):
-                    return None
-                if conn.execute(select(Case.id).where(Case.id == cid, *scope.clauses(Case.__table__))).first() is None:
-                    return None
+            if not scope.all and conn.execute(select(Case.id).where(
+                    Case.id == case_id, *scope.clauses(Case.__table__))).first() is None:
+                return None
             return one(conn, case_id, lang)
 
     @app.callback(Output("drill", "data"), Input("grids", "clickData"), State("ui", "data"),
