@@ -172,23 +172,26 @@ def test_a_failed_grid_bundle_holds_back_no_callback_and_is_retried(page, base, 
     """The deferred grid bundle (assets/lazy_ag_grid.js) must not sit in dash-renderer's readiness wait: its
     first request fails here, and a language switch still reaches the page's chrome, which `follow` writes
     with the table's columns; the table comes up once the retry has loaded the bundle."""
-    failed = []
+    failed, hold = [], [True]
 
-    def fail_once(route):
-        if not failed:
+    def fail_while_held(route):
+        # Every attempt fails until the test has seen the stand-in (a single failure raced the 1 s retry on a
+        # slow run: the real grid could be up before the check below).
+        if hold[0]:
             failed.append(route.request.url)
             return route.abort()
         return route.continue_()
 
-    page.route(re.compile(r".*dash_ag_grid\.v[^/]*\.min\.js.*"), fail_once)
+    page.route(re.compile(r".*dash_ag_grid\.v[^/]*\.min\.js.*"), fail_while_held)
     page.goto(base + "/?lang=en")
     wait_counts(page, {"grids": expected["grids"]})
     page.wait_for_selector("#table", state="attached", timeout=30_000)  # the stand-in's box, bundle failed
     page.wait_for_function("() => document.querySelector('#table') && !document.querySelector('#table .ag-root')")
     assert failed
-    page.click("#lang-btn")
+    page.click("#lang-btn")       # while the bundle still fails: no callback waits for it
     page.wait_for_function("() => document.querySelector('#t-title').innerText === '城管一张图'", timeout=10_000)
-    page.wait_for_selector("#table .ag-row", timeout=30_000)
+    hold[0] = False
+    page.wait_for_selector("#table .ag-row", timeout=40_000)
     assert page.evaluate("() => document.querySelector('#table .ag-header').innerText").strip()
     assert page.evaluate("() => !!window.dash_ag_grid.getApi('table')")
 
