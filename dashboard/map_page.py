@@ -1270,18 +1270,19 @@ def register_panels(app, engine) -> None:
         if not ui:
             return (no_update,) * 4
         f, lang, shown = ps.filters(ui), ui["lang"], dict(shown or {})
-        tiles = kpis_panel.tiles(kpi_values(engine, f), lang)
+        tiles = kpis_panel.parts(kpi_values(engine, f), lang)
         figs = figures(chart_data(engine, f), lang, charts_panel.titles(lang))
         digests = {c: _digest(figs[c]) for c in charts_panel.CHARTS}
-        kpi_digest = _digest(tiles)
-        out_tiles = no_update if shown.get("kpis") == kpi_digest else tiles
+        record = {"kpis": tiles, "charts": digests}
         if not shown.get("charts"):
-            return out_tiles, charts_panel.graphs(figs), table_panel.layout(lang).children, \
-                {"kpis": kpi_digest, "charts": digests}
+            return kpis_panel.tiles(tiles), charts_panel.graphs(figs), table_panel.layout(lang).children, record
+        # The tiles stay; only their leaves that moved are set (a new tree of them cost the browser ~120 ms).
+        for cid, props in kpis_panel.updates(shown.get("kpis") or {}, tiles).items():
+            set_props(cid, props)
         for c in charts_panel.CHARTS:
             if shown["charts"].get(c) != digests[c]:
                 set_props(f"ch-{c}", {"figure": figs[c]})
-        return out_tiles, no_update, no_update, {"kpis": kpi_digest, "charts": digests}
+        return no_update, no_update, no_update, record
 
     app.clientside_callback(
         """function () {

@@ -205,3 +205,20 @@ def test_berth_counts_follow_the_berths_version(fresh_engine):
         meta.bump(conn, "berths")
     with fresh_engine.connect() as conn:
         assert kpis.occupancy(conn, f) == (100.0, 2, 2)
+
+
+def test_tile_updates_set_only_the_leaves_that_moved():
+    """A filter change sets the tiles' changed leaves (dashboard/panels/kpis.py), not a new tree."""
+    from dashboard.panels import kpis as panel
+    from layers.kpis import KPIS, Kpi
+    values = {k: Kpi(k, 10.0, 8.0, 10, 10) for k in KPIS}
+    zh = panel.parts(values, "zh")
+    assert panel.updates(zh, zh) == {}
+    moved = dict(values, open=Kpi("open", 12.0, 8.0, 12, 12))
+    out = panel.updates(zh, panel.parts(moved, "zh"))
+    assert set(out) == {"kpi-open", "kpi-open-num", "kpi-open-cht"}
+    assert out["kpi-open-num"] == {"children": "12"} and out["kpi-open"] == {"data-value": "12.0"}
+    en = panel.updates(zh, panel.parts(values, "en"))      # a language switch relabels every tile
+    assert all(en[f"kpi-{k}-label"]["children"] for k in KPIS) and "kpi-open-num" not in en
+    # From nothing (a record without tiles), every leaf is set.
+    assert len(panel.updates({}, zh)) == len(KPIS) * len({s for s, _, _ in panel.LEAVES})

@@ -227,9 +227,13 @@ def test_english_switch(page, base, expected):
     page.goto(base + "/?lang=en")
     wait_counts(page, {"grids": expected["grids"]})
     assert page.inner_text("#t-title") == "City Management Map"
+    page.wait_for_function("() => (document.querySelector('#kpi-reported-label') || {}).innerText === 'Reported'")
     page.click("#lang-btn")
     page.wait_for_function("() => document.querySelector('#t-title').innerText === '城管一张图'")
     assert "lang=zh" in page.evaluate("() => location.search")
+    # The KPI tiles stay and their labels follow (kpis_panel.updates sets the leaves that moved).
+    page.wait_for_function("() => document.querySelector('#kpi-reported-label').innerText === '上报数'"
+                           " && document.querySelector('#kpi-reported').title === '上报数'")
 
 
 def test_grid_without_open_cases_is_zero_not_no_data(page, base, seeded_engine):
